@@ -1,6 +1,8 @@
 #include "model/config.h"
 
 #include <algorithm>
+#include <cmath>
+#include <cstdint>
 #include <map>
 
 #include "core/error.h"
@@ -20,6 +22,10 @@ bool ModelConfig::layer_is_attention(int64_t il) const {
 
 namespace {
 
+// Upper bound on every size field. Real models stay far below it (vocabularies reach ~262k); it keeps
+// products of two sizes (weight shapes) well inside int64 for anything that passes.
+constexpr int64_t kMaxDim = int64_t{1} << 24;
+
 struct Reader {
   const Json& j;
   const std::string& source;
@@ -35,10 +41,14 @@ struct Reader {
   }
 
   int64_t integer(const char* key, const Json& v) const {
-    if (v.is_number_integer()) return v.get<int64_t>();
-    if (v.is_number_float()) {
+    if (v.is_number_unsigned()) {
+      if (v.get<uint64_t>() <= static_cast<uint64_t>(INT64_MAX)) return v.get<int64_t>();
+    } else if (v.is_number_integer()) {
+      return v.get<int64_t>();
+    } else if (v.is_number_float()) {
+      // Range-check before converting: casting an out-of-range double to int64 is undefined.
       double d = v.get<double>();
-      if (d == static_cast<double>(static_cast<int64_t>(d))) return static_cast<int64_t>(d);
+      if (std::isfinite(d) && d == std::trunc(d) && std::fabs(d) < 9.0e18) return static_cast<int64_t>(d);
     }
     fail(str("field '", key, "' must be an integer, got ", v.dump()));
   }
@@ -93,28 +103,39 @@ struct Reader {
 void parse_rope(const Reader& r, ModelConfig& c) {
   // Older configs: rope_theta + rope_scaling. Transformers v5: rope_parameters, either flat
   // ({rope_type, rope_theta, factor, ...}) or keyed by layer type ({"full_attention": {...}, ...}).
-  c.rope_theta = r.opt_num({"rope_theta", "theta"}, c.rope_theta);
+  // As in transformers 5.x (convert_rope_params_to_dict), a non-empty rope_scaling wins over
+  // rope_parameters, and a rope_theta inside the dict wins over the top-level one. LFM2's legacy `theta`
+  // is read only when rope_theta is absent (transformers 5.23 ignores it; LiquidAI configs carry both,
+  // equal).
+  c.rope_theta = r.opt_num({"rope_theta"}, c.rope_theta);
+  if (c.model_type == "lfm2" && !r.get({"rope_theta"})) c.rope_theta = r.opt_num({"theta"}, c.rope_theta);
   const Json* scaling = r.get({"rope_scaling"});
-  const Json* params = r.get({"rope_parameters"});
-  if (params) {
-    if (!params->is_object()) r.fail("field 'rope_parameters' must be an object");
-    if (!params->contains("rope_type") && !params->contains("rope_theta") && !params->empty()) {
-      auto it = params->find("full_attention");
-      params = (it != params->end()) ? &*it : &params->begin().value();
-      if (!params->is_object()) r.fail("field 'rope_parameters' has a non-object entry");
+  if (scaling && !scaling->is_object()) r.fail("field 'rope_scaling' must be an object");
+  if (scaling && scaling->empty()) scaling = nullptr;
+  if (!scaling) {
+    const Json* params = r.get({"rope_parameters"});
+    if (params) {
+      if (!params->is_object()) r.fail("field 'rope_parameters' must be an object");
+      if (!params->contains("rope_type") && !params->contains("rope_theta") && !params->empty()) {
+        auto it = params->find("full_attention");
+        params = (it != params->end()) ? &*it : &params->begin().value();
+        if (!params->is_object()) r.fail("field 'rope_parameters' has a non-object entry");
+      }
     }
-    Reader pr{*params, r.source};
-    c.rope_theta = pr.opt_num({"rope_theta"}, c.rope_theta);
     scaling = params;
   }
   if (scaling) {
-    if (!scaling->is_object()) r.fail("field 'rope_scaling' must be an object");
     Reader sr{*scaling, r.source};
+    c.rope_theta = sr.opt_num({"rope_theta"}, c.rope_theta);
     c.rope_scaling.rope_type = sr.opt_str({"rope_type", "type"}, "default");
     c.rope_scaling.factor = sr.opt_num({"factor"}, 1.0);
     c.rope_scaling.low_freq_factor = sr.opt_num({"low_freq_factor"}, 1.0);
     c.rope_scaling.high_freq_factor = sr.opt_num({"high_freq_factor"}, 4.0);
-    c.rope_scaling.original_max_position_embeddings = sr.opt_int({"original_max_position_embeddings"}, 0);
+    // transformers' standardize_rope_params: llama3 / yarn / longrope default the pretraining length
+    // to max_position_embeddings.
+    const std::string& t = c.rope_scaling.rope_type;
+    int64_t def_orig = (t == "llama3" || t == "yarn" || t == "longrope") ? c.max_position_embeddings : 0;
+    c.rope_scaling.original_max_position_embeddings = sr.opt_int({"original_max_position_embeddings"}, def_orig);
   }
   if (!(c.rope_theta > 0)) r.fail(str("rope_theta must be positive, got ", c.rope_theta));
 }
@@ -145,43 +166,73 @@ ModelConfig config_from_json(const Json& j, const std::string& source) {
   if (c.num_key_value_heads <= 0 || c.num_attention_heads % c.num_key_value_heads != 0)
     r.fail(str("num_attention_heads (", c.num_attention_heads, ") must be a multiple of num_key_value_heads (",
                c.num_key_value_heads, ")"));
+  for (auto [key, v] : {std::pair<const char*, int64_t>{"vocab_size", c.vocab_size}, {"hidden_size", c.hidden_size},
+                        {"intermediate_size", c.intermediate_size}, {"num_hidden_layers", c.num_hidden_layers},
+                        {"num_attention_heads", c.num_attention_heads}}) {
+    if (v > kMaxDim) r.fail(str("field '", key, "' is implausibly large (", v, " > ", kMaxDim, ")"));
+  }
   if (r.get({"head_dim"})) {
     c.head_dim = r.req_int({"head_dim"});
+  } else if (c.model_type == "qwen3") {
+    c.head_dim = 128;  // Qwen3Config's default: qwen3 never derives head_dim from hidden_size
   } else {
     if (c.hidden_size % c.num_attention_heads != 0)
       r.fail(str("hidden_size (", c.hidden_size, ") is not divisible by num_attention_heads (",
                  c.num_attention_heads, ") and head_dim is not given"));
     c.head_dim = c.hidden_size / c.num_attention_heads;
   }
-  c.max_position_embeddings = r.opt_int({"max_position_embeddings"}, lfm2 ? 128000 : 2048);
-  c.rms_norm_eps = r.opt_num({"rms_norm_eps", "norm_eps"}, lfm2 ? 1e-5 : 1e-6);
+  if (c.head_dim > kMaxDim) r.fail(str("field 'head_dim' is implausibly large (", c.head_dim, ")"));
+  // Defaults are those of the transformers config classes.
+  const int64_t def_max_pos = lfm2                                  ? 128000
+                              : c.model_type == "mistral"           ? 4096 * 32
+                              : c.model_type.rfind("qwen", 0) == 0  ? 32768
+                                                                    : 2048;
+  c.max_position_embeddings = r.opt_int({"max_position_embeddings"}, def_max_pos);
+  // Each family reads only its own field: LFM2 has norm_eps, the others rms_norm_eps.
+  c.rms_norm_eps = lfm2 ? r.opt_num({"norm_eps"}, 1e-5) : r.opt_num({"rms_norm_eps"}, 1e-6);
   if (lfm2) c.rope_theta = 1e6;
   parse_rope(r, c);
   c.hidden_act = r.opt_str({"hidden_act"}, "silu");
   if (c.hidden_act != "silu")
     r.fail(str("hidden_act '", c.hidden_act, "' is not supported (only silu / SwiGLU)"));
-  c.attention_bias = r.opt_bool({"attention_bias"}, false);
-  c.mlp_bias = r.opt_bool({"mlp_bias"}, false);
-  c.tie_word_embeddings = r.opt_bool({"tie_word_embeddings", "tie_embedding"}, lfm2);
+  // The bias flags hold what the HF modules build: only llama and qwen3 read attention_bias (qwen2's q/k/v
+  // bias is unconditional and its o_proj never has one; mistral and lfm2 never use biases), only llama
+  // reads mlp_bias.
+  const bool reads_attention_bias = c.model_type == "llama" || c.model_type == "qwen3";
+  c.attention_bias = reads_attention_bias && r.opt_bool({"attention_bias"}, false);
+  c.mlp_bias = c.model_type == "llama" && r.opt_bool({"mlp_bias"}, false);
+  // Lfm2Config pops the legacy `tie_embedding` over `tie_word_embeddings` when both are present.
+  c.tie_word_embeddings = lfm2 ? r.opt_bool({"tie_embedding", "tie_word_embeddings"}, true)
+                               : r.opt_bool({"tie_word_embeddings"}, false);
   c.dtype = r.opt_str({"dtype", "torch_dtype"}, "");
   c.bos_token_id = r.id_list("bos_token_id");
   c.eos_token_id = r.id_list("eos_token_id");
   c.pad_token_id = r.id_list("pad_token_id");
+  const bool qwen = c.model_type == "qwen2" || c.model_type == "qwen3";
   c.use_sliding_window = r.opt_bool({"use_sliding_window"}, false);
-  c.sliding_window = r.opt_int({"sliding_window"}, 0);
+  // Mistral and Qwen configs default the window to 4096 (an explicit null means none); Qwen2Config and
+  // Qwen3Config drop it unless use_sliding_window is set.
+  const bool has_window_field = c.model_type == "mistral" || qwen;
+  const bool window_null = j.contains("sliding_window") && j["sliding_window"].is_null();
+  c.sliding_window = (has_window_field && !window_null) ? r.opt_int({"sliding_window"}, 4096) : 0;
+  if (qwen && !c.use_sliding_window) c.sliding_window = 0;
 
   c.ffn_dim = c.intermediate_size;
   if (lfm2) {
     c.conv_L_cache = r.opt_int({"conv_L_cache"}, 3);
     c.conv_bias = r.opt_bool({"conv_bias"}, false);
-    if (c.conv_L_cache <= 0) r.fail("conv_L_cache must be positive");
+    if (c.conv_L_cache <= 0 || c.conv_L_cache > kMaxDim)
+      r.fail(str("conv_L_cache must be in [1, ", kMaxDim, "], got ", c.conv_L_cache));
     if (r.opt_bool({"block_auto_adjust_ff_dim"}, true)) {
       // transformers Lfm2MLP: I = int(2·ff/3); I = int(mult·I); round I up to a multiple of multiple_of.
       int64_t ff = 2 * c.intermediate_size / 3;
       double multiplier = r.opt_num({"block_ffn_dim_multiplier"}, 1.0);
-      ff = static_cast<int64_t>(multiplier * static_cast<double>(ff));
+      double scaled = multiplier * static_cast<double>(ff);
+      if (!(scaled >= 1.0 && scaled <= static_cast<double>(kMaxDim)))
+        r.fail(str("block_ffn_dim_multiplier ", multiplier, " gives an MLP width out of range"));
+      ff = static_cast<int64_t>(scaled);
       int64_t mult = r.opt_int({"block_multiple_of"}, 256);
-      if (mult <= 0) r.fail("block_multiple_of must be positive");
+      if (mult <= 0 || mult > kMaxDim) r.fail(str("block_multiple_of must be in [1, ", kMaxDim, "], got ", mult));
       c.ffn_dim = mult * ((ff + mult - 1) / mult);
     }
   }
@@ -192,6 +243,11 @@ ModelConfig config_from_json(const Json& j, const std::string& source) {
       if (!e.is_string()) r.fail("field 'layer_types' must hold strings");
       c.layer_types.push_back(e.get<std::string>());
     }
+  } else if (qwen) {
+    // Qwen2Config / Qwen3Config: layers from max_window_layers on slide when a window is in use.
+    int64_t max_window_layers = r.opt_int({"max_window_layers"}, 28);
+    for (int64_t i = 0; i < c.num_hidden_layers; ++i)
+      c.layer_types.push_back(c.sliding_window > 0 && i >= max_window_layers ? "sliding_attention" : "full_attention");
   } else if (lfm2) {
     std::vector<int64_t> idx;
     if (const Json* fa = r.get({"full_attn_idxs"})) {
