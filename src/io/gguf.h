@@ -23,10 +23,15 @@ enum class GgufValueType : uint32_t {
   STRING = 8, ARRAY = 9, UINT64 = 10, INT64 = 11, FLOAT64 = 12,
 };
 
-/// ggml tensor types (values as in ggml.h). Only the ones listed in gguf_type_supported() dequantize.
+/// ggml tensor types (values as in ggml.h and gguf-py 0.19.0's GGMLQuantizationType). The parser accepts
+/// every type listed here (it knows their block sizes); only those for which ggml_type_supported() is true
+/// dequantize. Gaps (4, 5, 31..33, 36..38) are types ggml has removed.
 enum class GgmlType : uint32_t {
   F32 = 0, F16 = 1, Q4_0 = 2, Q4_1 = 3, Q5_0 = 6, Q5_1 = 7, Q8_0 = 8, Q8_1 = 9,
-  Q2_K = 10, Q3_K = 11, Q4_K = 12, Q5_K = 13, Q6_K = 14, Q8_K = 15, BF16 = 30,
+  Q2_K = 10, Q3_K = 11, Q4_K = 12, Q5_K = 13, Q6_K = 14, Q8_K = 15,
+  IQ2_XXS = 16, IQ2_XS = 17, IQ3_XXS = 18, IQ1_S = 19, IQ4_NL = 20, IQ3_S = 21, IQ2_S = 22, IQ4_XS = 23,
+  I8 = 24, I16 = 25, I32 = 26, I64 = 27, F64 = 28, IQ1_M = 29, BF16 = 30,
+  TQ1_0 = 34, TQ2_0 = 35, MXFP4 = 39, NVFP4 = 40, Q1_0 = 41,
 };
 
 /// One metadata value. Scalars live in the field for their kind; arrays hold elements of one type.
@@ -61,7 +66,8 @@ class GgufFile {
  public:
   /// Opens and validates. Throws mc::Error("[gguf] <path>: <problem>") on any defect.
   static GgufFile open(const std::string& path);
-  /// Parses a file already in memory (fuzzing, tests); `source` names it in errors.
+  /// Parses a file already in memory (fuzzing, tests); `source` names it in errors. Nothing is copied:
+  /// `bytes` must outlive the returned object (and its copies).
   static GgufFile from_memory(std::span<const uint8_t> bytes, const std::string& source);
 
   const std::string& path() const { return path_; }
@@ -80,8 +86,10 @@ class GgufFile {
 
   const std::vector<GgufTensorInfo>& tensors() const { return tensors_; }
   const GgufTensorInfo* find_tensor(const std::string& name) const;
+  /// The tensor's bytes inside the file (t must be one of tensors()).
   std::span<const uint8_t> raw(const GgufTensorInfo& t) const;
-  /// Dequantizes to f32 in ggml element order (= row-major PyTorch order). Throws for unsupported types.
+  /// Dequantizes to f32 in ggml element order (= row-major PyTorch order), bit for bit as gguf-py 0.19.0's
+  /// gguf.quants.dequantize. Throws mc::Error naming the file and tensor for unsupported types.
   std::vector<float> dequantize(const GgufTensorInfo& t) const;
 
  private:
@@ -95,7 +103,7 @@ class GgufFile {
   std::vector<GgufTensorInfo>                    tensors_;
 };
 
-/// Name as llama.cpp spells it: "Q4_K", "F16", ...
+/// Name as llama.cpp and gguf-py spell it: "Q4_K", "F16", ...; "type<N>" for values mc does not know.
 std::string ggml_type_name(GgmlType t);
 /// Elements per block and bytes per block; false for types mc does not know.
 bool ggml_type_block(GgmlType t, uint64_t* block_elems, uint64_t* block_bytes);
@@ -103,7 +111,8 @@ bool ggml_type_block(GgmlType t, uint64_t* block_elems, uint64_t* block_bytes);
 bool ggml_type_supported(GgmlType t);
 
 /// Dequantizes `n` elements (a multiple of the block size) from `src` (exactly n/block × block_bytes
-/// bytes) into `dst`. Results equal the PyPI `gguf` package's dequantize bit for bit.
+/// bytes) into `dst`. Results equal the PyPI `gguf` package's dequantize bit for bit. Throws mc::Error
+/// for a type that ggml_type_supported() rejects.
 void ggml_dequantize(GgmlType type, const uint8_t* src, float* dst, uint64_t n);
 
 }  // namespace mc
