@@ -8,9 +8,12 @@
 namespace mc {
 
 Json json_parse(const std::string& text, const std::string& source, const std::string& component) {
+  // nlohmann stops at a NUL byte and would accept "{}\0garbage"; JSON text never contains one.
+  if (auto nul = text.find('\0'); nul != std::string::npos)
+    throw Error(component, str(source, ": invalid JSON (NUL byte at offset ", nul, ")"));
   try {
     return Json::parse(text);
-  } catch (const Json::parse_error& e) {
+  } catch (const Json::exception& e) {  // parse_error, and out_of_range for numbers like 1e999
     std::string what = e.what();
     // nlohmann's message starts with "[json.exception.parse_error.101] "; keep only the readable part.
     auto pos = what.find("] ");

@@ -2,8 +2,10 @@
 // Format: u64 LE header length N | N bytes of UTF-8 JSON header | data area. The header maps tensor
 // names to {dtype, shape, data_offsets:[begin,end]} relative to the data area, plus an optional
 // "__metadata__" object of string values. Everything in the header is validated before use
-// (spec/ecosystem.md §4.1): header length within kMaxHeaderBytes and the file, known dtypes,
-// shape × dtype size == byte length, offsets inside the data area, no overlaps, no holes.
+// (spec/ecosystem.md §4.1): header length within kSafetensorsMaxHeaderBytes and the file, UTF-8 JSON
+// object, no duplicate keys, known dtypes, shape × dtype size == byte length, offsets inside the data
+// area, no overlaps, no holes, data area fully covered. The writer reproduces the bytes PyPI
+// safetensors 0.8.0 writes for the same tensors (with at most one metadata key; see safetensors_write).
 #pragma once
 #include <cstdint>
 #include <map>
@@ -73,6 +75,8 @@ class SafetensorsModel {
     const SafetensorsFile*       file;
     const SafetensorsTensorInfo* info;
   };
+  /// What was passed to open().
+  const std::string& path() const { return path_; }
   /// All tensors, sorted by name.
   const std::map<std::string, Entry>& tensors() const { return tensors_; }
   const Entry* find(const std::string& name) const;
@@ -81,6 +85,7 @@ class SafetensorsModel {
   uint64_t total_file_bytes() const;
 
  private:
+  std::string                                   path_;
   std::vector<std::unique_ptr<SafetensorsFile>> files_;
   std::map<std::string, Entry>                  tensors_;
 };
@@ -94,12 +99,15 @@ struct SafetensorsWriteEntry {
 };
 
 /// Writes a .safetensors file atomically. Tensors are packed contiguously (no holes) in the order the
-/// reference writer uses (dtype size descending, then name); the header is padded with spaces so the
-/// data area starts at a multiple of 8. Throws on duplicate names or a size mismatch.
+/// reference writer uses (its dtype order descending: U64 I64 F64 F32 U32 I32 BF16 F16 U16 I16 I8 U8
+/// BOOL, then name by bytes); the header is padded with spaces so the data area starts at a multiple
+/// of 8. Metadata keys are written sorted (the reference uses hash order) and an empty map writes no
+/// "__metadata__". Throws mc::Error on duplicate names, a size mismatch or invalid UTF-8 names.
 void safetensors_write(const std::string& path, const std::vector<SafetensorsWriteEntry>& tensors,
                        const std::map<std::string, std::string>& metadata = {{"format", "pt"}});
 
 /// Converts f32 values to the bytes of `dtype` (F32, F16 or BF16; bf16/f16 round to nearest even).
+/// Throws mc::Error for any other dtype.
 std::vector<uint8_t> f32_to_bytes(std::span<const float> values, Dtype dtype);
 
 }  // namespace mc
