@@ -22,7 +22,8 @@ void print_overview() {
       group = c.group;
       std::printf("%s:\n", c.group);
     }
-    std::printf("  mc %s %-14s %s\n", c.group, c.name, c.summary);
+    std::string full = std::string(c.group) + (c.name[0] ? " " : "") + c.name;
+    std::printf("  mc %-28s %s\n", full.c_str(), c.summary);
   }
   std::printf("\nexit codes: 0 ok, 1 bad input, 2 cancelled, 3 missing dependency, 4 runtime failure, 5 internal\n");
 }
@@ -44,20 +45,20 @@ int main(int argc, char** argv) {
   for (const auto& c : mc::cli::command_table()) {
     if (words[0] != c.group) continue;
     group_known = true;
-    if (words.size() > 1 && words[1] == c.name) cmd = &c;
+    if (c.name[0] == '\0' || (words.size() > 1 && words[1] == c.name)) cmd = &c;
   }
   if (!cmd) {
     if (group_known && (words.size() == 1 || words[1] == "--help" || words[1] == "-h")) {
       std::printf("mc %s commands:\n", words[0].c_str());
       for (const auto& c : mc::cli::command_table())
-        if (words[0] == c.group) std::printf("  mc %s %-14s %s\n", c.group, c.name, c.summary);
+        if (words[0] == c.group) std::printf("  mc %s %-20s %s\n", c.group, c.name, c.summary);  // named commands only reach here
       return words.size() == 1 ? 1 : 0;
     }
     std::string what = group_known ? words[0] + " " + (words.size() > 1 ? words[1] : "") : words[0];
     std::fprintf(stderr, "mc: error: [cli] unknown command '%s' (run `mc --help` for the list)\n", what.c_str());
     return static_cast<int>(mc::ExitCode::BadInput);
   }
-  std::vector<std::string> args(words.begin() + 2, words.end());
+  std::vector<std::string> args(words.begin() + (cmd->name[0] == '\0' ? 1 : 2), words.end());
   try {
     return cmd->run(args);
   } catch (const mc::Error& e) {
