@@ -8,10 +8,11 @@ MC_MODELS="$MC_ROOT/models"
 MC_GGUF="$MC_MODELS/SmolLM2-135M-Instruct.Q4_1.gguf"
 MC_MODEL_DIR="$MC_MODELS/SmolLM2-135M-Instruct"
 MC_JOBS="${MC_JOBS:-$(nproc)}"
+MC_DATA="$MC_ROOT/data/wordnet"
 
 # C++ dependencies come from Debian packages only (Debian 12 "bookworm").
 MC_BUILD_PACKAGES=(build-essential cmake ninja-build pkg-config nlohmann-json3-dev liblapacke-dev
-  libopenblas-dev libpcre2-dev libutf8proc-dev python3 python3-pip unzip ca-certificates)
+  libopenblas-dev libpcre2-dev libutf8proc-dev python3 python3-pip unzip ca-certificates wordnet-base)
 MC_TEST_PACKAGES=(libgtest-dev libgmock-dev clang libclang-rt-14-dev)
 
 say() { printf '\033[1mmc-setup:\033[0m %s\n' "$*" >&2; }
@@ -55,5 +56,13 @@ fetch_real_model() {
   if [ ! -f "$MC_MODEL_DIR/config.json" ]; then
     say "importing the GGUF into $MC_MODEL_DIR"
     "$MC_BUILD/mc" model import-gguf "$MC_GGUF" -o "$MC_MODEL_DIR" --force
+  fi
+}
+
+# The default real dataset: WordNet definitions as instruction records (train + held-out split).
+make_real_dataset() {
+  if [ ! -f "$MC_DATA/train.jsonl" ]; then
+    say "building the WordNet instruction dataset in $MC_DATA"
+    python3 "$MC_ROOT/scripts/make_wordnet_dataset.py" "$MC_DATA"
   fi
 }

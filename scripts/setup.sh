@@ -7,7 +7,10 @@ install_packages "${MC_BUILD_PACKAGES[@]}"
 say "building mc (release) in $MC_BUILD"
 configure_and_build "$MC_BUILD" -DCMAKE_BUILD_TYPE=Release -DMC_TESTS=OFF
 fetch_real_model
+make_real_dataset
 
 say "main job: mc model info $MC_MODEL_DIR"
 "$MC_BUILD/mc" model info "$MC_MODEL_DIR"
+say "main job: mc data prepare (WordNet instructions, tokenized with the model's chat template)"
+"$MC_BUILD/mc" data prepare "$MC_DATA/train.jsonl" -o "$MC_DATA/train.prepared.jsonl" --model "$MC_MODEL_DIR" --force
 say "done — the binary is $MC_BUILD/mc (try: $MC_BUILD/mc --help)"

@@ -12,10 +12,16 @@ say "[1/3] release build + unit, golden and real tests"
 configure_and_build "$MC_BUILD" -DCMAKE_BUILD_TYPE=Release -DMC_TESTS=ON -DMC_WERROR=ON
 fetch_real_model
 MC_REQUIRE_REAL=1 ctest --test-dir "$MC_BUILD" --output-on-failure -j "$MC_JOBS" -L 'unit|golden|real'
+say "real dataset: WordNet instructions through mc data prepare with SmolLM2's chat template"
+make_real_dataset
+"$MC_BUILD/mc" data prepare "$MC_DATA/held_out.jsonl" -o "$(mktemp -d)/held_out.prepared.jsonl" --model "$MC_MODEL_DIR"
 
 if [ "${MC_SKIP_ASAN:-0}" != 1 ]; then
   say "[2/3] ASan + UBSan build + unit tests"
-  configure_and_build "$MC_ROOT/build-asan" -DCMAKE_BUILD_TYPE=Debug -DMC_SANITIZE=ON -DMC_TESTS=ON
+  cmake -S "$MC_ROOT" -B "$MC_ROOT/build-asan" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DMC_SANITIZE=ON -DMC_TESTS=ON >/dev/null
+  # only the unit-test binaries (and what they link): the sanitizer stage runs the unit label
+  mapfile -t unit_targets < <(ninja -C "$MC_ROOT/build-asan" -t targets all | grep -o '^mc_unit_[a-z_]*' | sort -u)
+  ninja -C "$MC_ROOT/build-asan" -j "$MC_JOBS" "${unit_targets[@]}"
   ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     ctest --test-dir "$MC_ROOT/build-asan" --output-on-failure -j "$MC_JOBS" -L unit
 fi
