@@ -23,6 +23,9 @@ int cmd_analyze_intrinsic_dimension(const std::vector<std::string>& args);
 int cmd_analyze_cka(const std::vector<std::string>& args);
 int cmd_analyze_lora_svd(const std::vector<std::string>& args);
 int cmd_adapter_analyze(const std::vector<std::string>& args);
+int cmd_analyze_dimension_profile(const std::vector<std::string>& args);
+int cmd_analyze_entropy_trajectory(const std::vector<std::string>& args);
+int cmd_analyze_expansion_ratio(const std::vector<std::string>& args);
 int cmd_data_prepare(const std::vector<std::string>& args);
 int cmd_tokenize(const std::vector<std::string>& args);
 
@@ -35,7 +38,10 @@ inline const std::vector<Command>& command_table() {
       {"tokenize", "", "ids and pieces of text, loss masks of records, token counts of datasets", cmd_tokenize},
       {"analyze", "spectral-trajectory", "per-layer spectral summary of a model's weights", cmd_analyze_spectral_trajectory},
       {"analyze", "intrinsic-dimension", "TwoNN or MLE intrinsic dimension of an activation matrix", cmd_analyze_intrinsic_dimension},
-      {"analyze", "cka", "linear or RBF CKA between two activation matrices", cmd_analyze_cka},
+      {"analyze", "dimension-profile", "TwoNN intrinsic dimension of mean-pooled hidden states per layer", cmd_analyze_dimension_profile},
+      {"analyze", "entropy-trajectory", "logit-lens entropy of the last token per layer", cmd_analyze_entropy_trajectory},
+      {"analyze", "expansion-ratio", "TwoNN over a prompt's token states per layer: peak / final", cmd_analyze_expansion_ratio},
+      {"analyze", "cka", "CKA of two activation files, or layer by layer between two models", cmd_analyze_cka},
       {"analyze", "lora-svd", "spectrum of a LoRA adapter's updates and their overlap with the base", cmd_analyze_lora_svd},
       {"adapter", "analyze", "ranks, scales and norms of a PEFT LoRA adapter", cmd_adapter_analyze},
   };

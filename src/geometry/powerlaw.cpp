@@ -83,11 +83,11 @@ PowerLawFit powerlaw_fit_ww(std::span<const double> evals) {
       js[i] = ds[i] - kWwSmallNTailReward / std::sqrt(n);
     }
     bool any = false;
-    for (size_t i = 0; i < n_cand; ++i) {
-      if (!std::isfinite(js[i])) continue;
-      if (!any || js[i] < js[best]) best = i;
-      any = true;
-    }
+    for (size_t i = 0; i < n_cand; ++i) any = any || std::isfinite(js[i]);
+    // weightwatcher 0.7.7 computes J but WWFit.__init__ then re-selects i = np.argmin(self.Ds) over all
+    // candidates (skipped ones keep D = 1), so the reported fit is at the first minimum of D.
+    for (size_t i = 1; i < n_cand; ++i)
+      if (ds[i] < ds[best]) best = i;
     if (!any) {
       // No candidate survived: the whole spectrum is the tail (x_min = x[0]).
       best = 0;
