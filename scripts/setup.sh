@@ -5,7 +5,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 install_packages "${MC_BUILD_PACKAGES[@]}"
 say "building mc (release) in $MC_BUILD"
-configure_and_build "$MC_BUILD" -DCMAKE_BUILD_TYPE=Release -DMC_TESTS=OFF
+configure_and_build "$MC_BUILD" -DCMAKE_BUILD_TYPE=Release -DMC_WERROR=ON -DMC_TESTS=OFF
 fetch_real_model
 make_real_dataset
 
