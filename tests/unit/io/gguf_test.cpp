@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <deque>
 #include <limits>
 #include <optional>
 #include <string>
@@ -91,8 +92,12 @@ FileSpec valid_spec() {
   return s;
 }
 
+// GgufFile::from_memory does not copy, and tests often parse a temporary (parse(s.build())): keep every
+// buffer alive for the rest of the run so the returned file never points into freed memory.
 GgufFile parse(const std::string& bytes) {
-  return GgufFile::from_memory({reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()}, kSource);
+  static std::deque<std::string> keep_alive;
+  const std::string& b = keep_alive.emplace_back(bytes);
+  return GgufFile::from_memory({reinterpret_cast<const uint8_t*>(b.data()), b.size()}, kSource);
 }
 
 // Parsing must fail with an mc::Error that names the file and contains `what`.
