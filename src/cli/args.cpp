@@ -1,6 +1,7 @@
 #include "cli/args.h"
 
 #include <cstdio>
+#include <exception>
 
 #include "core/error.h"
 
@@ -76,6 +77,36 @@ std::optional<std::string> Args::value(const std::string& name) const {
 std::string Args::value_or(const std::string& name, const std::string& def) const {
   auto v = value(name);
   return v ? *v : def;
+}
+
+int64_t Args::int_value(const std::string& name, int64_t def, int64_t lo) const {
+  auto v = value(name);
+  if (!v) return def;
+  size_t pos = 0;
+  long long x = 0;
+  try {
+    x = std::stoll(*v, &pos);
+  } catch (const std::exception&) {
+    pos = 0;
+  }
+  if (pos != v->size() || v->empty() || x < lo)
+    throw Error("cli", str("--", name, " needs an integer >= ", lo, ", got '", *v, "'"));
+  return x;
+}
+
+double Args::double_value(const std::string& name, double def, double lo, double hi) const {
+  auto v = value(name);
+  if (!v) return def;
+  size_t pos = 0;
+  double x = 0;
+  try {
+    x = std::stod(*v, &pos);
+  } catch (const std::exception&) {
+    pos = 0;
+  }
+  if (pos != v->size() || v->empty() || !(x >= lo && x <= hi))
+    throw Error("cli", str("--", name, " needs a number in [", lo, ", ", hi, "], got '", *v, "'"));
+  return x;
 }
 
 std::string Args::help() const {

@@ -1,6 +1,7 @@
 // A small, strict command-line parser: flags with values (--out DIR / --out=DIR / -o DIR), boolean
 // switches, positionals, and generated --help. Unknown flags and missing values are usage errors.
 #pragma once
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
@@ -27,6 +28,10 @@ class Args {
   bool flag(const std::string& name) const;
   std::optional<std::string> value(const std::string& name) const;
   std::string value_or(const std::string& name, const std::string& def) const;
+  /// An integer option >= lo (default `def` when absent); a usage error otherwise.
+  int64_t int_value(const std::string& name, int64_t def, int64_t lo) const;
+  /// A number option in [lo, hi] (default `def` when absent); a usage error otherwise.
+  double double_value(const std::string& name, double def, double lo, double hi) const;
   const std::vector<std::string>& positionals() const { return positionals_; }
   std::string help() const;
 

@@ -44,36 +44,6 @@ namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
-int64_t parse_int(const Args& args, const std::string& name, int64_t def, int64_t lo) {
-  auto v = args.value(name);
-  if (!v) return def;
-  size_t pos = 0;
-  long long x = 0;
-  try {
-    x = std::stoll(*v, &pos);
-  } catch (const std::exception&) {
-    pos = 0;
-  }
-  if (pos != v->size() || v->empty() || x < lo)
-    throw Error("cli", str("--", name, " needs an integer >= ", lo, ", got '", *v, "'"));
-  return x;
-}
-
-double parse_double(const Args& args, const std::string& name, double def, double lo, double hi) {
-  auto v = args.value(name);
-  if (!v) return def;
-  size_t pos = 0;
-  double x = 0;
-  try {
-    x = std::stod(*v, &pos);
-  } catch (const std::exception&) {
-    pos = 0;
-  }
-  if (pos != v->size() || v->empty() || !(x >= lo && x <= hi))
-    throw Error("cli", str("--", name, " needs a number in [", lo, ", ", hi, "], got '", *v, "'"));
-  return x;
-}
-
 geometry::MatrixViewD view_of(const geometry::DenseMatrix& m) { return {m.data.data(), m.rows, m.cols}; }
 
 double mean_finite(const std::vector<double>& v) {
@@ -134,7 +104,7 @@ int cmd_analyze_intrinsic_dimension(const std::vector<std::string>& argv) {
   j["method"] = method;
   if (method == "twonn") {
     geometry::TwoNNOptions o;
-    o.discard_fraction = parse_double(args, "discard", geometry::kTwoNNDiscardFraction, 0.0, 0.99);
+    o.discard_fraction = args.double_value("discard", geometry::kTwoNNDiscardFraction, 0.0, 0.99);
     o.duplicates = dup;
     const geometry::TwoNNResult r = geometry::twonn(view_of(x), o);
     j["intrinsic_dimension"] = r.dimension;
@@ -150,7 +120,7 @@ int cmd_analyze_intrinsic_dimension(const std::vector<std::string>& argv) {
     }
   } else {
     geometry::MleOptions o;
-    o.k = parse_int(args, "k", geometry::kMleNeighbors, 2);
+    o.k = args.int_value("k", geometry::kMleNeighbors, 2);
     o.duplicates = dup;
     const geometry::MleResult r = geometry::mle_levina_bickel(view_of(x), o);
     j["intrinsic_dimension"] = r.dimension;
@@ -293,7 +263,7 @@ int cmd_analyze_cka(const std::vector<std::string>& argv) {
   }
   if (args.value("sigma-frac") && o.kernel != geometry::CkaKernel::Rbf)
     throw Error("cli", "--sigma-frac applies to --kernel rbf only");
-  o.rbf_sigma_frac = parse_double(args, "sigma-frac", geometry::kRbfSigmaFrac, 1e-6, 1e6);
+  o.rbf_sigma_frac = args.double_value("sigma-frac", geometry::kRbfSigmaFrac, 1e-6, 1e6);
   const std::string fa = args.positionals()[0], fb = args.positionals()[1];
   const bool dir_a = is_directory(fa), dir_b = is_directory(fb);
   if (dir_a != dir_b)
@@ -414,7 +384,7 @@ int cmd_analyze_lora_svd(const std::vector<std::string>& argv) {
              {"json", 0, "", "print one JSON document (schema mc.analyze.lora-svd.v1)"}},
             {"ADAPTER"}, "  mc analyze lora-svd adapters/run1 --base models/SmolLM2-135M-Instruct");
   if (!args.parse(argv)) return 0;
-  const int64_t top = parse_int(args, "top", -1, 1);
+  const int64_t top = args.int_value("top", -1, 1);
   PeftAdapter adapter = peft_adapter_load(args.positionals()[0]);
   const std::string base_path = resolve_base(args, adapter);
   if (base_path.empty())
@@ -629,7 +599,7 @@ int cmd_analyze_spectral_trajectory(const std::vector<std::string>& argv) {
   if (plot_path && path_exists(*plot_path) && !args.flag("force"))
     throw Error("plot", *plot_path + ": exists (use --force to replace it)");
   CapacityOptions opt;
-  opt.threads = static_cast<int>(parse_int(args, "threads", hw, 1));
+  opt.threads = static_cast<int>(args.int_value("threads", hw, 1));
   opt.include = {"layers."};
   std::vector<std::string> mod_filter;
   if (auto m = args.value("modules")) {
@@ -748,7 +718,7 @@ namespace {
 std::vector<std::string> probe_texts(const Args& args, const std::vector<std::string>& defaults) {
   std::vector<std::string> p = args.value("prompts") ? probes_load(*args.value("prompts")) : defaults;
   if (auto n = args.value("samples")) {
-    const int64_t k = parse_int(args, "samples", 0, 1);
+    const int64_t k = args.int_value("samples", 0, 1);
     if (static_cast<size_t>(k) < p.size()) p.resize(static_cast<size_t>(k));
   }
   return p;

@@ -22,21 +22,6 @@ int cmd_model_capacity(const std::vector<std::string>& argv);
 
 namespace {
 
-int64_t parse_int(const Args& args, const std::string& name, int64_t def, int64_t lo) {
-  auto v = args.value(name);
-  if (!v) return def;
-  size_t pos = 0;
-  long long x = 0;
-  try {
-    x = std::stoll(*v, &pos);
-  } catch (const std::exception&) {
-    pos = 0;
-  }
-  if (pos != v->size() || v->empty() || x < lo)
-    throw Error("cli", str("--", name, " needs an integer >= ", lo, ", got '", *v, "'"));
-  return x;
-}
-
 std::vector<std::string> split_list(const std::string& s) {
   std::vector<std::string> out;
   size_t start = 0;
@@ -237,9 +222,9 @@ int cmd_model_capacity(const std::vector<std::string>& argv) {
     opt.include = split_list(*m);
     if (opt.include.empty()) throw Error("cli", "--modules needs at least one substring");
   }
-  opt.min_dim = parse_int(args, "min-dim", 0, 0);
-  opt.max_dim = parse_int(args, "max-dim", 0, 0);
-  opt.threads = static_cast<int>(parse_int(args, "threads", hw, 1));
+  opt.min_dim = args.int_value("min-dim", 0, 0);
+  opt.max_dim = args.int_value("max-dim", 0, 0);
+  opt.threads = static_cast<int>(args.int_value("threads", hw, 1));
   opt.keep_singular_values = args.flag("singular-values");
   const std::string prec = args.value_or("precision", "double");
   if (prec == "double") {
@@ -250,7 +235,7 @@ int cmd_model_capacity(const std::vector<std::string>& argv) {
     throw Error("cli", "--precision must be double or single, got '" + prec + "'");
   }
   const std::string sort_by = args.value_or("sort-by", "name");
-  const int64_t top = parse_int(args, "top", -1, 1);
+  const int64_t top = args.int_value("top", -1, 1);
   {
     std::vector<MatrixCapacity> probe;  // validate --sort-by before the (long) analysis
     sort_matrices(probe, sort_by);
