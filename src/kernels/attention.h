@@ -22,4 +22,21 @@ void attention_forward(float* out, float* lse, const float* q, const float* k, c
 void attention_forward_ref(float* out, float* lse, const float* q, const float* k, const float* v, int64_t Tq,
                            int64_t Tk, int64_t H, int64_t Hkv, int64_t Dh, float scale, int64_t window);
 
+
+/// Backward of attention_forward over a whole sequence (Tq = Tk = T, no cache): from dout (T, H, Dh) and
+/// the forward's q (T, H, Dh), k, v (T, Hkv, Dh), out (T, H, Dh) and lse (T, H), writes (overwrites)
+/// dq (T, H, Dh), dk, dv (T, Hkv, Dh). Probabilities are recomputed tile by tile from lse
+/// (FlashAttention-2 backward, Dao 2023, Algorithm 2), so memory stays O(tile²); kv heads sum the
+/// gradients of the query heads that share them (GQA).
+void attention_backward(float* dq, float* dk, float* dv, const float* dout, const float* q, const float* k,
+                        const float* v, const float* out, const float* lse, int64_t T, int64_t H, int64_t Hkv,
+                        int64_t Dh, float scale, int64_t window);
+/// Scalar reference in double: full score rows, ordinary softmax and its Jacobian.
+void attention_backward_ref(double* dq, double* dk, double* dv, const double* dout, const double* q,
+                            const double* k, const double* v, int64_t T, int64_t H, int64_t Hkv, int64_t Dh,
+                            double scale, int64_t window);
+/// Forward reference on double data, the same computation as the float reference; lse (Tq, H) may be null.
+void attention_forward_ref(double* out, double* lse, const double* q, const double* k, const double* v, int64_t Tq,
+                           int64_t Tk, int64_t H, int64_t Hkv, int64_t Dh, double scale, int64_t window);
+
 }  // namespace mc

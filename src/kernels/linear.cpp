@@ -1,6 +1,7 @@
 #include "kernels/linear.h"
 
 #include <cstring>
+#include <vector>
 
 #include "kernels/gemm.h"
 
@@ -26,6 +27,68 @@ void linear_forward_ref(float* out, const float* inp, const float* weight, const
       double acc = bias ? static_cast<double>(bias[o]) : 0.0;
       for (int64_t c = 0; c < C; ++c) acc += static_cast<double>(inp[n * C + c]) * weight[o * C + c];
       out[n * OC + o] = static_cast<float>(acc);
+    }
+  }
+}
+
+void linear_backward_input(float* dinp, const float* dout, const float* weight, int64_t N, int64_t C, int64_t OC,
+                           bool accumulate) {
+  // dinp (N, C) = dout (N, OC) · weight (OC, C)
+  gemm(/* trans_a = */ false, /* trans_b = */ false, /* M = */ N, /* N = */ C, /* K = */ OC, 1.0f, dout,
+       /* lda = */ OC, weight, /* ldb = */ C, /* beta = */ accumulate ? 1.0f : 0.0f, dinp, /* ldc = */ C);
+}
+
+void linear_backward_weight(float* dweight, float* dbias, const float* dout, const float* inp, int64_t N, int64_t C,
+                            int64_t OC) {
+  // dweight (OC, C) += dout (N, OC)ᵀ · inp (N, C)
+  gemm(/* trans_a = */ true, /* trans_b = */ false, /* M = */ OC, /* N = */ C, /* K = */ N, 1.0f, dout,
+       /* lda = */ OC, inp, /* ldb = */ C, /* beta = */ 1.0f, dweight, /* ldc = */ C);
+  if (!dbias) return;
+  // column sums over the N rows in double (N can be a whole batch of tokens)
+  std::vector<double> acc(static_cast<size_t>(OC), 0.0);
+  for (int64_t n = 0; n < N; ++n) {
+    const float* dy = dout + n * OC;
+    for (int64_t o = 0; o < OC; ++o) acc[static_cast<size_t>(o)] += dy[o];
+  }
+  for (int64_t o = 0; o < OC; ++o) dbias[o] += static_cast<float>(acc[static_cast<size_t>(o)]);
+}
+
+void linear_forward_ref(double* out, const double* inp, const double* weight, const double* bias, int64_t N,
+                        int64_t C, int64_t OC) {
+  for (int64_t n = 0; n < N; ++n) {
+    for (int64_t o = 0; o < OC; ++o) {
+      double acc = bias ? bias[o] : 0.0;
+      for (int64_t c = 0; c < C; ++c) acc += inp[n * C + c] * weight[o * C + c];
+      out[n * OC + o] = acc;
+    }
+  }
+}
+
+void linear_backward_ref(double* dinp, double* dweight, double* dbias, const double* dout, const double* inp,
+                         const double* weight, int64_t N, int64_t C, int64_t OC) {
+  if (dinp) {
+    for (int64_t n = 0; n < N; ++n) {
+      for (int64_t c = 0; c < C; ++c) {
+        double acc = 0.0;
+        for (int64_t o = 0; o < OC; ++o) acc += dout[n * OC + o] * weight[o * C + c];
+        dinp[n * C + c] = acc;
+      }
+    }
+  }
+  if (dweight) {
+    for (int64_t o = 0; o < OC; ++o) {
+      for (int64_t c = 0; c < C; ++c) {
+        double acc = 0.0;
+        for (int64_t n = 0; n < N; ++n) acc += dout[n * OC + o] * inp[n * C + c];
+        dweight[o * C + c] = acc;
+      }
+    }
+  }
+  if (dbias) {
+    for (int64_t o = 0; o < OC; ++o) {
+      double acc = 0.0;
+      for (int64_t n = 0; n < N; ++n) acc += dout[n * OC + o];
+      dbias[o] = acc;
     }
   }
 }

@@ -14,4 +14,17 @@ void rms_norm_forward(float* out, float* rstd, const float* inp, const float* we
 void rms_norm_forward_ref(float* out, float* rstd, const float* inp, const float* weight, int64_t N, int64_t D,
                           float eps);
 
+
+/// Backward of rms_norm_forward with a frozen weight: given dout (N, D) = ∂L/∂out and the forward's inp
+/// (N, D) and rstd (N), writes dinp (N, D) = ∂L/∂inp (added to dinp when accumulate). Reductions in
+/// double. dinp may alias dout when !accumulate.
+void rms_norm_backward(float* dinp, const float* dout, const float* inp, const float* weight, const float* rstd,
+                       int64_t N, int64_t D, bool accumulate);
+/// Scalar reference in double.
+void rms_norm_backward_ref(double* dinp, const double* dout, const double* inp, const double* weight, int64_t N,
+                           int64_t D, double eps);
+/// Forward reference in double (no rstd output): out (N, D) from inp (N, D), weight (D). For finite
+/// differences against rms_norm_backward_ref.
+void rms_norm_forward_ref(double* out, const double* inp, const double* weight, int64_t N, int64_t D, double eps);
+
 }  // namespace mc

@@ -88,4 +88,52 @@ void rope_forward_ref(float* out, const float* x, const int32_t* pos, const floa
   }
 }
 
+void rope_backward(float* dx, const float* dout, const float* cos, const float* sin, int64_t N, int64_t H,
+                   int64_t Dh) {
+  // the transpose of the rotation [c −s; s c] is the rotation by −a: [c s; −s c]
+  const int64_t half = Dh / 2;
+  for (int64_t n = 0; n < N; ++n) {
+    const float* c = cos + n * half;
+    const float* s = sin + n * half;
+    for (int64_t h = 0; h < H; ++h) {
+      const float* g = dout + (n * H + h) * Dh;
+      float* o = dx + (n * H + h) * Dh;
+      for (int64_t i = 0; i < half; ++i) {
+        float g1 = g[i], g2 = g[i + half];  // both read before either is written: dx may alias dout
+        o[i] = g1 * c[i] + g2 * s[i];
+        o[i + half] = g2 * c[i] - g1 * s[i];
+      }
+    }
+  }
+}
+
+namespace {
+// Rotation of double rows by float32 angles pos · inv_freq (as rope_forward_ref), by +a or by −a.
+void rope_rotate_ref(double* out, const double* x, const int32_t* pos, const float* inv_freq, int64_t N, int64_t H,
+                     int64_t Dh, double sign) {
+  const int64_t half = Dh / 2;
+  for (int64_t n = 0; n < N; ++n) {
+    for (int64_t i = 0; i < half; ++i) {
+      const double a = static_cast<double>(static_cast<float>(pos[n]) * inv_freq[i]);
+      const double c = std::cos(a), s = sign * std::sin(a);
+      for (int64_t h = 0; h < H; ++h) {
+        const double x1 = x[(n * H + h) * Dh + i], x2 = x[(n * H + h) * Dh + i + half];
+        out[(n * H + h) * Dh + i] = x1 * c - x2 * s;
+        out[(n * H + h) * Dh + i + half] = x2 * c + x1 * s;
+      }
+    }
+  }
+}
+}  // namespace
+
+void rope_forward_ref(double* out, const double* x, const int32_t* pos, const float* inv_freq, int64_t N, int64_t H,
+                      int64_t Dh) {
+  rope_rotate_ref(out, x, pos, inv_freq, N, H, Dh, 1.0);
+}
+
+void rope_backward_ref(double* dx, const double* dout, const int32_t* pos, const float* inv_freq, int64_t N,
+                       int64_t H, int64_t Dh) {
+  rope_rotate_ref(dx, dout, pos, inv_freq, N, H, Dh, -1.0);
+}
+
 }  // namespace mc

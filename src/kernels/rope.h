@@ -40,4 +40,15 @@ void rope_forward(float* out, const float* x, const float* cos, const float* sin
 void rope_forward_ref(float* out, const float* x, const int32_t* pos, const float* inv_freq, int64_t N, int64_t H,
                       int64_t Dh);
 
+
+/// Backward of rope_forward: dx (N, H, Dh) = dout rotated by the negated angles. dx may alias dout.
+void rope_backward(float* dx, const float* dout, const float* cos, const float* sin, int64_t N, int64_t H,
+                   int64_t Dh);
+/// Forward reference in double: as rope_forward_ref (float32 angles, trigonometry in double) on double data.
+void rope_forward_ref(double* out, const double* x, const int32_t* pos, const float* inv_freq, int64_t N, int64_t H,
+                      int64_t Dh);
+/// Backward reference in double: dx (N, H, Dh) = dout rotated by the negated angles of rope_forward_ref.
+void rope_backward_ref(double* dx, const double* dout, const int32_t* pos, const float* inv_freq, int64_t N,
+                       int64_t H, int64_t Dh);
+
 }  // namespace mc

@@ -25,4 +25,19 @@ void short_conv_forward_ref(float* y, float* bx, float* conv, const float* bcx, 
 /// L − 1 rows of [state; bx].
 void short_conv_state_update(float* state, const float* bx, int64_t T, int64_t D, int64_t L);
 
+
+/// Backward of short_conv_forward for a sequence that starts fresh (state null, as in training): from
+/// dy (T, D) and the forward's bcx (T, 3D), bx and conv (T, D), writes (overwrites) dbcx (T, 3D). The
+/// conv weight (D, L) and bias are frozen unless dweight / dbias are non-null (then accumulated).
+void short_conv_backward(float* dbcx, float* dweight, float* dbias, const float* dy, const float* bcx,
+                         const float* bx, const float* conv, const float* weight, int64_t T, int64_t D, int64_t L);
+/// Forward reference on double data for a fresh sequence (state null): y (T, D) from bcx (T, 3D),
+/// weight (D, L) and bias (D) (bias may be null).
+void short_conv_forward_ref(double* y, const double* bcx, const double* weight, const double* bias, int64_t T,
+                            int64_t D, int64_t L);
+/// Backward reference in double for a fresh sequence, overwriting: dbcx (T, 3D), and dweight (D, L) and
+/// dbias (D) when non-null, from dy (T, D), bcx (T, 3D), weight (D, L) and bias (D, may be null).
+void short_conv_backward_ref(double* dbcx, double* dweight, double* dbias, const double* dy, const double* bcx,
+                             const double* weight, const double* bias, int64_t T, int64_t D, int64_t L);
+
 }  // namespace mc

@@ -11,4 +11,13 @@ void swiglu_forward(float* out, const float* gate_up, int64_t N, int64_t F);
 /// Scalar reference in double.
 void swiglu_forward_ref(float* out, const float* gate_up, int64_t N, int64_t F);
 
+
+/// Backward: dgate_up (N, 2F) from dout (N, F) = ∂L/∂out and the forward's input gate_up (N, 2F);
+/// ∂/∂gate = dout · up · silu'(gate), ∂/∂up = dout · silu(gate). Overwrites dgate_up.
+void swiglu_backward(float* dgate_up, const float* dout, const float* gate_up, int64_t N, int64_t F);
+/// Forward reference on double data: out (N, F) from gate_up (N, 2F).
+void swiglu_forward_ref(double* out, const double* gate_up, int64_t N, int64_t F);
+/// Backward reference in double: dgate_up (N, 2F) from dout (N, F) and gate_up (N, 2F). Overwrites.
+void swiglu_backward_ref(double* dgate_up, const double* dout, const double* gate_up, int64_t N, int64_t F);
+
 }  // namespace mc

@@ -14,6 +14,7 @@
 #include "kernels/rope.h"
 #include "kernels/short_conv.h"
 #include "kernels/swiglu.h"
+#include "model/lora_apply.h"
 #include "model/weights.h"
 #include "tensor/dtype.h"
 
@@ -233,7 +234,7 @@ KvCache Model::make_cache(int64_t n_seq, int64_t capacity) const {
 // Forward.
 
 void Model::layer_forward(int64_t il, const float* inp, LayerActs& a, const TokenBatch& batch,
-                          const Activations& acts, KvCache* cache) const {
+                          const Activations& acts, KvCache* cache, const ForwardOptions& opts) const {
   const ModelConfig& c = config_;
   const LayerSpec& s = arch_.layers[static_cast<size_t>(il)];
   const LayerWeights& w = layers_[static_cast<size_t>(il)];
@@ -241,6 +242,13 @@ void Model::layer_forward(int64_t il, const float* inp, LayerActs& a, const Toke
   const int64_t H = c.num_attention_heads, Hkv = c.num_key_value_heads, Dh = c.head_dim;
   const int64_t Dq = c.q_dim(), Dkv = c.kv_dim();
   const float eps = static_cast<float>(c.rms_norm_eps);
+  // LoRA: adds site's low-rank term to the (n_rows, ld) output `out` from input x, column offset col
+  auto lora = [&](LoraSite site, float* out, int64_t ld, const float* x, int64_t col) {
+    const LoraWeights* lw = opts.lora ? opts.lora->find(il, site) : nullptr;
+    if (!lw) return;
+    lora_forward({lw, col}, out, ld, x, N, a.lora_t[static_cast<size_t>(site)], acts.lora_scratch, opts.training,
+                 opts.dropout_seed);
+  };
 
   a.norm1.resize({N, D});
   a.rstd1.resize({N});
@@ -251,6 +259,9 @@ void Model::layer_forward(int64_t il, const float* inp, LayerActs& a, const Toke
     const int64_t QKV = Dq + 2 * Dkv;
     a.qkv.resize({N, QKV});
     linear_forward(a.qkv.data(), a.norm1.data(), w.w_qkv.data(), or_null(w.b_qkv), N, D, QKV);
+    lora(LoraSite::Q, a.qkv.data(), QKV, a.norm1.data(), 0);
+    lora(LoraSite::K, a.qkv.data(), QKV, a.norm1.data(), Dq);
+    lora(LoraSite::V, a.qkv.data(), QKV, a.norm1.data(), Dq + Dkv);
     a.q.resize({N, H, Dh});
     a.k.resize({N, Hkv, Dh});
     a.v.resize({N, Hkv, Dh});
@@ -293,10 +304,12 @@ void Model::layer_forward(int64_t il, const float* inp, LayerActs& a, const Toke
                         Dh, scale, s.window);
     }
     linear_forward(a.mix.data(), a.att.data(), w.w_o.data(), or_null(w.b_o), N, Dq, D);
+    lora(LoraSite::O, a.mix.data(), D, a.att.data(), 0);
   } else {
     const int64_t Lc = c.conv_L_cache;
     a.bcx.resize({N, 3 * D});
     linear_forward(a.bcx.data(), a.norm1.data(), w.w_conv_in.data(), or_null(w.b_conv_in), N, D, 3 * D);
+    lora(LoraSite::ConvIn, a.bcx.data(), 3 * D, a.norm1.data(), 0);
     a.bx.resize({N, D});
     a.conv.resize({N, D});
     a.y.resize({N, D});
@@ -309,6 +322,7 @@ void Model::layer_forward(int64_t il, const float* inp, LayerActs& a, const Toke
       if (cache) short_conv_state_update(state, a.bx.data() + off * D, T, D, Lc);
     }
     linear_forward(a.mix.data(), a.y.data(), w.w_o.data(), or_null(w.b_o), N, D, D);
+    lora(LoraSite::ConvOut, a.mix.data(), D, a.y.data(), 0);
   }
 
   a.res1.resize({N, D});
@@ -318,10 +332,13 @@ void Model::layer_forward(int64_t il, const float* inp, LayerActs& a, const Toke
   rms_norm_forward(a.norm2.data(), a.rstd2.data(), a.res1.data(), w.ffn_norm.data(), N, D, eps);
   a.gate_up.resize({N, 2 * F});
   linear_forward(a.gate_up.data(), a.norm2.data(), w.w_gate_up.data(), or_null(w.b_gate_up), N, D, 2 * F);
+  lora(LoraSite::Gate, a.gate_up.data(), 2 * F, a.norm2.data(), 0);
+  lora(LoraSite::Up, a.gate_up.data(), 2 * F, a.norm2.data(), F);
   a.act.resize({N, F});
   swiglu_forward(a.act.data(), a.gate_up.data(), N, F);
   a.ffn.resize({N, D});
   linear_forward(a.ffn.data(), a.act.data(), w.w_down.data(), or_null(w.b_down), N, F, D);
+  lora(LoraSite::Down, a.ffn.data(), D, a.act.data(), 0);
   a.out.resize({N, D});
   residual_forward(a.out.data(), a.res1.data(), a.ffn.data(), N * D);
 }
@@ -365,7 +382,7 @@ void Model::forward(const TokenBatch& batch, Activations& acts, const ForwardOpt
   const float* x = acts.embed.data();
   for (int64_t il = 0; il < L; ++il) {
     LayerActs& la = acts.layers[static_cast<size_t>(keep ? il : il % 2)];
-    layer_forward(il, x, la, batch, acts, cache);
+    layer_forward(il, x, la, batch, acts, cache, opts);
     if (capture && !keep) {
       Tensor& h = acts.hidden[static_cast<size_t>(il)];
       h.resize({N, D});
@@ -381,7 +398,7 @@ void Model::forward(const TokenBatch& batch, Activations& acts, const ForwardOpt
   rms_norm_forward(acts.final_norm.data(), acts.final_rstd.data(), x, final_norm_.data(), N, D,
                    static_cast<float>(c.rms_norm_eps));
 
-  const float* head = lm_head_.empty() ? embed_.data() : lm_head_.data();
+  const float* head = this->head();
   switch (opts.logits) {
     case LogitsMode::All:
       acts.logits.resize({N, V});

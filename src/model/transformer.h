@@ -9,12 +9,15 @@
 // Dimension letters: N tokens in the batch, B sequences, D hidden, H / Hkv query / kv heads, Dh head
 // dim, Dq = H·Dh, Dkv = Hkv·Dh, F MLP width, V vocab, L layers, Lc LFM2 conv kernel.
 #pragma once
+#include <array>
 #include <cstdint>
 #include <string>
 #include <vector>
 
 #include "model/arch/arch.h"
 #include "model/config.h"
+#include "model/lora.h"
+#include "model/lora_apply.h"
 #include "tensor/tensor.h"
 
 namespace mc {
@@ -81,6 +84,8 @@ struct LayerActs {
   Tensor act;       // (N, F)          silu(gate) ⊙ up
   Tensor ffn;       // (N, D)          down projection
   Tensor out;       // (N, D)          res1 + ffn: the residual stream after the layer
+  // LoRA: t = drop(x) Aᵀ (N, r) of each adapted site (model/lora_apply.h)
+  std::array<Tensor, static_cast<size_t>(LoraSite::Count)> lora_t;
 };
 
 enum class LogitsMode {
@@ -93,6 +98,9 @@ struct ForwardOptions {
   LogitsMode logits = LogitsMode::All;
   bool capture_hidden = false;  // keep the residual stream after every layer (Activations::layer_output)
   bool keep_acts = false;       // keep every layer's LayerActs (for backward); implies capture_hidden
+  const LoraSet* lora = nullptr;  // adapters added to their linears (model/lora.h), or none
+  bool training = false;        // LoRA dropout active
+  uint64_t dropout_seed = 0;    // dropout masks are a function of this seed (vary it per step)
 };
 
 /// Everything a forward pass writes. Reused across calls: buffers grow but are not freed.
@@ -109,9 +117,26 @@ struct Activations {
   Tensor                 last_norm;   // (B, D) final_norm of each sequence's last token (LogitsMode::Last)
   Tensor                 logits;      // (N, V) or (B, V)
   bool                   kept = false;
+  mutable LoraScratch    lora_scratch;  // LoRA dropout buffers reused by every layer
 
   /// The residual stream after layer il (N, D); needs capture_hidden or keep_acts.
   const Tensor& layer_output(int64_t il) const;
+};
+
+/// Workspace of the backward pass, reused across calls.
+struct BackwardScratch {
+  Tensor dx;        // (N, D) gradient of the residual stream, carried down the layers
+  Tensor dnorm;     // (N, D)
+  Tensor dffn_in;   // (N, F)  ∂L/∂act
+  Tensor dgate_up;  // (N, 2F)
+  Tensor dmix_in;   // (N, max(Dq, D)) ∂L/∂att or ∂L/∂y
+  Tensor dq, dk, dv;        // (N, H, Dh), (N, Hkv, Dh)
+  Tensor dqkv;      // (N, Dq + 2Dkv) or (N, 3D) for conv layers
+  Tensor qk_pre;    // (N, max(H, Hkv), Dh) pre-norm q or k for the qk-norm backward
+  Tensor logits;    // (chunk, V) logits, then their gradient
+  LoraScratch lora; // LoRA scratch
+  LayerActs layer;  // recomputed activations (gradient checkpointing)
+  std::vector<int64_t> rows;  // positions with a target
 };
 
 /// Decoding state per sequence: attention layers' rotated keys and values, conv layers' last Lc − 1 Bx
@@ -152,9 +177,25 @@ class Model {
   /// An empty cache for n_seq sequences of up to `capacity` positions each.
   KvCache make_cache(int64_t n_seq, int64_t capacity) const;
 
+  /// Next-token cross-entropy of every position of a forward pass run with LogitsMode::None:
+  /// losses (N) = −log softmax(logits[n])[targets[n]], 0 where targets[n] < 0. Logits are computed a
+  /// chunk of rows at a time (never (N, V) at once). Throws mc::Error for a target outside the vocabulary.
+  void token_losses(const Activations& acts, const int32_t* targets, float* losses, BackwardScratch& ws) const;
+
+  /// Loss and backward pass of the batch `forward` just ran (LogitsMode::None, with keep_acts, or with
+  /// capture_hidden only — then each layer is recomputed from its input: gradient checkpointing).
+  /// targets (N) as in token_losses; dscale (N) = ∂(objective)/∂(loss of position n). Writes losses (N)
+  /// and ACCUMULATES the LoRA gradients of opts.lora into grads (base weights are frozen).
+  void backward(const TokenBatch& batch, Activations& acts, const ForwardOptions& opts, const int32_t* targets,
+                const float* dscale, float* losses, LoraGrads& grads, BackwardScratch& ws) const;
+
  private:
   void layer_forward(int64_t il, const float* inp, LayerActs& a, const TokenBatch& batch, const Activations& acts,
-                     KvCache* cache) const;
+                     KvCache* cache, const ForwardOptions& opts) const;
+  void layer_backward(int64_t il, const float* inp, const LayerActs& a, const TokenBatch& batch,
+                      const Activations& acts, const ForwardOptions& opts, LoraGrads& grads,
+                      BackwardScratch& ws) const;
+  const float* head() const { return lm_head_.empty() ? embed_.data() : lm_head_.data(); }
 
   ModelConfig               config_;
   ArchSpec                  arch_;

@@ -1,0 +1,90 @@
+// `mc infer run` / `mc infer chat` on SmolLM2-135M-Instruct (MC_REAL_MODEL_DIR, made by `mc model
+// import-gguf`) against transformers 5.23 loading the same directory (bf16 weights as float32, eager
+// attention): chat-templated prompts, greedy generate() of 24 new tokens (tests/data/infer/smollm2_chat.json
+// from `tools/gen_infer_goldens.py --real`). Rendered prompt, prompt ids, new ids and text must be equal.
+// Skipped when the model directory is absent, unless MC_REQUIRE_REAL=1.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+
+#include "core/json.h"
+#include "test_util.h"
+
+namespace mc {
+namespace {
+
+using test::run_mc;
+
+std::string quote(const std::string& s) {
+  std::string q = "'";
+  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
+class InferReal : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = MC_REAL_MODEL_DIR;
+    if (!std::filesystem::exists(dir_ + "/config.json") || !std::filesystem::exists(dir_ + "/tokenizer.json")) {
+      const char* req = std::getenv("MC_REQUIRE_REAL");
+      if (req && std::string(req) == "1") FAIL() << "MC_REQUIRE_REAL=1 but " << dir_ << " has no model";
+      GTEST_SKIP() << dir_ << " not present (run `mc model import-gguf` first)";
+    }
+    golden_ = json_load(test::data_path("infer/smollm2_chat.json"));
+  }
+  std::string dir_;
+  Json golden_;
+};
+
+TEST_F(InferReal, GreedyChatRepliesMatchTransformers) {
+  for (const Json& c : golden_["cases"]) {
+    const std::string name = c["name"].get<std::string>();
+    std::string args = "infer run -m " + dir_ + " --prompt " + quote(c["prompt"].get<std::string>()) +
+                       " --max-tokens " + std::to_string(c["max_new_tokens"].get<int>()) + " --json";
+    if (!c["system"].is_null()) args += " --system " + quote(c["system"].get<std::string>());
+    auto r = run_mc(args);
+    ASSERT_EQ(r.exit_code, 0) << name << ": " << r.err;
+    Json j = Json::parse(r.out);
+    EXPECT_EQ(j["rendered_prompt"], c["rendered"]) << name;
+    EXPECT_EQ(j["prompt_ids"], c["prompt_ids"]) << name;
+    EXPECT_EQ(j["token_ids"], c["new_ids"]) << name << " (transformers' smallest top-1/top-2 gap "
+                                            << c["min_gap"].get<double>() << " of the logit scale)";
+    EXPECT_EQ(j["text"], c["text"]) << name;
+    EXPECT_EQ(j["stop_reason"], c["stop_reason"]) << name;
+    EXPECT_EQ(j["eos_token_ids"], golden_["eos_token_ids"]);
+    std::printf("  %-12s prefill %.0f tok/s, decode %.1f tok/s\n", name.c_str(),
+                j["prefill_tokens_per_second"].get<double>(), j["decode_tokens_per_second"].get<double>());
+  }
+}
+
+TEST_F(InferReal, ChatWithPipedInputRepliesAndExits) {
+  const Json& c = golden_["cases"][0];
+  ASSERT_TRUE(c["system"].is_null());
+  test::TempDir tmp;
+  test::write_bytes(tmp / "in.txt", c["prompt"].get<std::string>() + "\n/exit\n");
+  auto r = run_mc("infer chat -m " + dir_ + " --max-tokens " + std::to_string(c["max_new_tokens"].get<int>()) + " <" +
+                  tmp / "in.txt");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, c["text"].get<std::string>() + "\n");
+
+  test::write_bytes(tmp / "in.txt", "hello\n/exit\n");
+  r = run_mc("infer chat -m " + dir_ + " --max-tokens 16 <" + tmp / "in.txt");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_GT(r.out.size(), 1u);
+  EXPECT_EQ(r.out.back(), '\n');
+}
+
+TEST_F(InferReal, TextModeStreamsTheSameText) {
+  const Json& c = golden_["cases"][1];
+  auto r = run_mc("infer run -m " + dir_ + " --prompt " + quote(c["prompt"].get<std::string>()) + " --max-tokens " +
+                  std::to_string(c["max_new_tokens"].get<int>()));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const std::string text = c["text"].get<std::string>();
+  EXPECT_EQ(r.out, text + (text.empty() || text.back() != '\n' ? "\n" : ""));
+  EXPECT_NE(r.err.find("tok/s"), std::string::npos) << r.err;
+}
+
+}  // namespace
+}  // namespace mc
