@@ -1,6 +1,7 @@
 // `mc train run-research` and `mc train evaluate`: argument parsing and printing only (the work is in
 // src/train/research.h and src/train/evaluate.h).
 #include <cmath>
+#include <cstdlib>
 #include <cstdio>
 #include <sstream>
 #include <string>
@@ -9,7 +10,10 @@
 #include "cli/commands.h"
 #include "core/error.h"
 #include "core/json.h"
+#include "io/chat_template/chat_template.h"
+#include "io/dataset/jsonl.h"
 #include "kernels/gemm.h"
+#include "model/generate.h"
 #include "model/lora_io.h"
 #include "model/transformer.h"
 #include "train/data.h"
@@ -40,6 +44,60 @@ std::string num(double v, int prec = 4) {
   char buf[64];
   std::snprintf(buf, sizeof buf, "%.*f", prec, v);
   return buf;
+}
+
+/// `mc train evaluate --prompts FILE`: greedy generations of base and adapter side by side.
+int evaluate_prompts(const Args& args, const std::string& model_dir, const Model& model,
+                     const ModelTokenizerBundle& bundle, const LoraSet* lora, const std::string& file) {
+  GenerateOptions go;
+  go.max_new_tokens = args.int_value("max-tokens", 64, 1);
+  go.eos_ids = generation_eos_ids(model_dir, model.config());
+  OrderedJson rows = OrderedJson::array();
+  for (const JsonlLine& line : jsonl_read(file)) {
+    const std::string where = str(file, ":", line.line);
+    OrderedJson messages;
+    if (line.value.is_object() && line.value.contains("messages") && line.value["messages"].is_array()) {
+      messages = line.value["messages"];
+      // drop a trailing assistant turn: the model is to write it
+      if (!messages.empty() && messages.back().value("role", "") == "assistant") messages.erase(messages.size() - 1);
+    } else if (line.value.is_object() && line.value.contains("prompt") && line.value["prompt"].is_string()) {
+      messages = OrderedJson::array({{{"role", "user"}, {"content", line.value["prompt"]}}});
+    } else {
+      throw Error("cli", str(where, ": expected {\"prompt\": TEXT} or {\"messages\": [...]}"));
+    }
+    std::string text;
+    if (bundle.chat_template()) {
+      ChatInputs in;
+      in.messages = messages;
+      in.add_generation_prompt = true;
+      in.special_tokens = bundle.special_tokens();
+      text = bundle.chat_template()->render(chat_template_context(in));
+    } else {
+      for (const auto& m : messages) text += m.value("content", "") + "\n";
+    }
+    const std::vector<int32_t> ids = bundle.tokenizer().encode(text, bundle.chat_template() == nullptr);
+    go.forward.lora = nullptr;
+    const GenerateResult base = generate(model, bundle.tokenizer(), ids, go);
+    OrderedJson row{{"where", where}, {"prompt", messages.back().value("content", "")}, {"base", base.text}};
+    if (lora) {
+      go.forward.lora = lora;
+      go.forward.training = false;
+      row["adapter"] = generate(model, bundle.tokenizer(), ids, go).text;
+    }
+    if (!args.flag("json")) {
+      std::printf("== %s\nprompt   %s\nbase     %s\n", where.c_str(), row["prompt"].get<std::string>().c_str(),
+                  base.text.c_str());
+      if (lora) std::printf("adapter  %s\n", row["adapter"].get<std::string>().c_str());
+      std::fflush(stdout);
+    }
+    rows.push_back(row);
+  }
+  if (args.flag("json")) {
+    OrderedJson j{{"schema", "mc.train.evaluate.prompts.v1"}, {"model", model_dir}, {"prompts", file},
+                  {"generations", rows}};
+    std::printf("%s\n", json_dump(j, 2).c_str());
+  }
+  return 0;
 }
 
 }  // namespace
@@ -147,14 +205,19 @@ int cmd_train_run_research(const std::vector<std::string>& argv) {
 }
 
 int cmd_train_evaluate(const std::vector<std::string>& argv) {
-  Args args("mc train evaluate -m MODEL [-a ADAPTER] -d DATA [--json]",
-            "Evaluates the base model and, with -a, the adapted model on DATA side by side: token-weighted mean\n"
-            "loss and perplexity over the examples' training targets (assistant tokens for chat records),\n"
-            "and per example whether the adapter lowered or raised the loss.",
+  Args args("mc train evaluate -m MODEL [-a ADAPTER] (-d DATA | --prompts FILE) [--json]",
+            "Dataset mode (-d): the base model and, with -a, the adapted model on DATA side by side:\n"
+            "token-weighted mean loss and perplexity over the examples' training targets (assistant tokens\n"
+            "for chat records), and per example whether the adapter lowered or raised the loss.\n"
+            "Prompt mode (--prompts): greedy generations of the base and the adapted model for each prompt\n"
+            "of FILE (JSONL: {\"prompt\": TEXT} or {\"messages\": [...]}), side by side; chat models get\n"
+            "their chat template.",
             {
                 {"model", 'm', "DIR", "Hugging Face model directory"},
                 {"adapter", 'a', "DIR", "PEFT LoRA adapter directory (omit to evaluate the base model only)"},
                 {"data", 'd', "FILE", "evaluation data (.jsonl/.json records)"},
+                {"prompts", 0, "FILE", "prompt mode: generate for each prompt of FILE"},
+                {"max-tokens", 'n', "N", "prompt mode: new tokens per generation (default 64)"},
                 {"seq-length", 0, "N", "truncate examples to N tokens (default: the model's context)"},
                 {"batch-size", 'b', "N", "examples per forward pass (default 4)"},
                 {"per-example", 0, "", "list every example's losses"},
@@ -166,13 +229,15 @@ int cmd_train_evaluate(const std::vector<std::string>& argv) {
   if (!args.parse(argv)) return 0;
   set_threads(args);
   const std::string model_dir = args.value_or("model", ""), data = args.value_or("data", "");
+  const auto prompts = args.value("prompts");
   if (model_dir.empty()) throw Error("cli", "a model is required (-m MODEL)");
-  if (data.empty()) throw Error("cli", "evaluation data is required (-d DATA)");
+  if (data.empty() == !prompts) throw Error("cli", "give exactly one of -d DATA (dataset mode) and --prompts FILE");
   Model model = Model::load(model_dir);
   LoraSet lora;
   const auto adapter = args.value("adapter");
   if (adapter) lora = lora_load_peft(*adapter, model.arch(), model.config());
   ModelTokenizerBundle bundle = ModelTokenizerBundle::load(model_dir);
+  if (prompts) return evaluate_prompts(args, model_dir, model, bundle, adapter ? &lora : nullptr, *prompts);
   const int64_t ctx = model.config().max_position_embeddings > 0 ? model.config().max_position_embeddings : 4096;
   const int64_t seq = args.int_value("seq-length", ctx, 2);
   train::TokenizedDataset ds = train::load_tokenized(data, bundle, seq);
@@ -287,6 +352,9 @@ int cmd_train_run(const std::vector<std::string>& argv) {
   c.geometry_cache = !args.flag("no-geometry-cache");
   c.force = args.flag("force");
   c.progress = !args.flag("quiet");
+  // Testing only (not a user knob of the zero-configuration run): cap the optimizer steps so the real
+  // tier can run the whole pipeline in seconds.
+  if (const char* cap = std::getenv("MC_TEST_MAX_STEPS")) c.max_steps_for_testing = std::atoll(cap);
   int code = 0;
   OrderedJson r = train::run_derived(c, code);
   if (c.plan_only) return 0;
