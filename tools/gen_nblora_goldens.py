@@ -11,7 +11,7 @@ plain LoRA factors, and what PyTorch computes from them in float64:
   * the gradients dÃ, dB̃, dS_raw of L = ⟨dA_eff, A_eff⟩ + ⟨dB_eff, B_eff⟩ by torch autograd
     (torch.clamp's gradient passes where scale_bound ≥ S_raw ≥ 0, inclusive, and is 0 outside);
   * the singular values of ΔW = 2·Bᵀ·diag(S)·A (m, n) by numpy.linalg.svd (float64), ‖ΔW‖₂ and the
-    saturation ratio ‖ΔW‖₂ / (2·scale_bound) of spec/training.md §6.
+    saturation ratio ‖ΔW‖₂ / scale_bound (docs/decisions.md: the spec's 2·scale_bound is unreachable).
 Nothing here calls mc; the expected values come from PyTorch/numpy only. S_raw values are drawn so that
 some fall outside [0, scale_bound] (clipped, zero gradient) but none within 1e-3·scale_bound of a
 boundary (where a finite difference would straddle the kink).
@@ -93,7 +93,7 @@ def make_case(r, n, m, sigma_k, scale, seed):
         "dAt": flat(dAt), "dBt": flat(dBt), "dS_raw": flat(dS_raw),
         "delta_w_singular_values": [float(v) for v in sv[:r]],
         "delta_w_spectral_norm": float(sv[0]),
-        "saturation_ratio": float(sv[0]) / (2.0 * scale_bound),
+        "saturation_ratio": float(sv[0]) / scale_bound,
     }
 
 

@@ -1,6 +1,7 @@
 // `mc infer run` and `mc infer chat`: generate text with a model directory's weights, tokenizer and chat
-// template. Argument parsing, prompt rendering and printing only; model/generate.h runs the loop and
-// model/sampling.h picks the tokens (transformers' logits processors).
+// template, optionally through a PEFT LoRA adapter (--adapter). Argument parsing, prompt rendering and
+// printing only; model/generate.h runs the loop and model/sampling.h picks the tokens (transformers'
+// logits processors); model/lora_io.h reads the adapter.
 #include <unistd.h>
 
 #include <algorithm>
@@ -24,6 +25,7 @@
 #include "io/dataset/model_tokenizer.h"
 #include "kernels/gemm.h"
 #include "model/generate.h"
+#include "model/lora_io.h"
 #include "model/transformer.h"
 
 namespace mc::cli {
@@ -36,6 +38,8 @@ constexpr const char* kComponent = "infer";
 std::vector<OptionSpec> common_specs(unsigned hw) {
   return {
       {"model", 'm', "MODEL", "Hugging Face model directory (config.json, safetensors, tokenizer.json)"},
+      {"adapter", 'a', "DIR", "apply a PEFT LoRA adapter directory (adapter_config.json + adapter_model.safetensors, "
+                              "e.g. the output of mc train run)"},
       {"system", 0, "TEXT", "system message (needs the model's chat template)"},
       {"max-tokens", 'n', "N", "most new tokens per reply (default 256; capped at the model's context)"},
       {"temperature", 't', "T", "sampling temperature; 0 = greedy argmax (default 0)"},
@@ -86,6 +90,7 @@ std::vector<std::string> take_repeated(std::vector<std::string>& argv, const std
 
 struct Common {
   std::string              model_dir;
+  std::string              adapter_dir;  // empty: the base model
   std::optional<std::string> system;
   GenerateOptions          gen;
   BundleOptions            bundle;
@@ -97,6 +102,8 @@ Common read_common(const Args& args, std::vector<std::string> stops, const char*
   auto model = args.value("model");
   if (!model) throw Error("cli", str(command, " needs -m MODEL (a Hugging Face model directory)"));
   c.model_dir = *model;
+  c.adapter_dir = args.value_or("adapter", "");
+  if (args.value("adapter") && c.adapter_dir.empty()) throw Error("cli", "--adapter needs a directory");
   c.system = args.value("system");
   c.gen.max_new_tokens = args.int_value("max-tokens", 256, 1);
   SamplingOptions& s = c.gen.sampling;
@@ -139,6 +146,23 @@ Model load_model(const Common& c) {
   return Model::load(c.model_dir);
 }
 
+// The --adapter of `c` for `model` (an empty set without one). lora_load_peft validates the adapter
+// against the model: a module the model lacks or a shape that differs is exit 1, naming the adapter.
+// The caller keeps the set alive while c.gen.forward.lora points at it.
+LoraSet load_adapter(const Common& c, const Model& model) {
+  if (c.adapter_dir.empty()) return {};
+  if (!path_exists(c.adapter_dir)) throw Error(kComponent, str(c.adapter_dir, ": no such adapter directory"));
+  LoraSet set = lora_load_peft(c.adapter_dir, model.arch(), model.config());
+  if (set.modules.empty()) throw Error(kComponent, str(c.adapter_dir, ": the adapter adapts no module"));
+  return set;
+}
+
+// Generation runs through the adapter without dropout (inference).
+void attach_adapter(Common& c, const LoraSet& set) {
+  c.gen.forward.lora = set.modules.empty() ? nullptr : &set;
+  c.gen.forward.training = false;
+}
+
 std::string render_chat(const ModelTokenizerBundle& b, const OrderedJson& messages) {
   ChatInputs in;
   in.messages = messages;
@@ -179,7 +203,7 @@ int cmd_infer_run(const std::vector<std::string>& argv_in) {
                 {"json", 0, "", "print one JSON document (schema mc.infer.run.v1) instead of streaming text"}});
   std::vector<std::string> argv = argv_in;
   std::vector<std::string> stops = take_repeated(argv, "stop", specs);
-  Args args("mc infer run -m MODEL --prompt TEXT [--system TEXT] [--raw] [sampling options] [--json]",
+  Args args("mc infer run -m MODEL [-a ADAPTER] --prompt TEXT [--system TEXT] [--raw] [sampling options] [--json]",
             "Generates a reply to one prompt. With a chat template (and without --raw) the prompt is the user\n"
             "message of a conversation (after --system, if given) rendered with add_generation_prompt, as\n"
             "transformers' apply_chat_template does; a model without a template gets the prompt as it is.\n"
@@ -190,7 +214,8 @@ int cmd_infer_run(const std::vector<std::string>& argv_in) {
             specs, {},
             "  mc infer run -m models/SmolLM2-135M-Instruct --prompt \"What is the capital of France?\"\n"
             "  mc infer run -m models/SmolLM2-135M-Instruct --prompt \"Once upon a time\" --raw -t 0.8 --top-p 0.9 --seed 7\n"
-            "  mc infer run -m models/SmolLM2-135M-Instruct --prompt \"List three fruits\" --stop \"3.\" --json");
+            "  mc infer run -m models/SmolLM2-135M-Instruct --prompt \"List three fruits\" --stop \"3.\" --json\n"
+            "  mc infer run -m models/SmolLM2-135M-Instruct -a runs/derived --prompt \"What does ring mean as a noun?\"");
   if (!args.parse(argv)) return 0;
   Common c = read_common(args, std::move(stops), "infer run");
   auto prompt = args.value("prompt");
@@ -211,6 +236,8 @@ int cmd_infer_run(const std::vector<std::string>& argv_in) {
   const std::vector<int32_t> ids = bundle.tokenizer().encode(rendered, !templated);
 
   Model model = load_model(c);
+  const LoraSet adapter = load_adapter(c, model);
+  attach_adapter(c, adapter);
   c.gen.eos_ids = generation_eos_ids(c.model_dir, model.config());
   GenerateResult r = generate(model, bundle.tokenizer(), ids, c.gen, json ? TextCallback{} : TextCallback{write_stdout});
 
@@ -222,6 +249,7 @@ int cmd_infer_run(const std::vector<std::string>& argv_in) {
   OrderedJson j;
   j["schema"] = "mc.infer.run.v1";
   j["model"] = c.model_dir;
+  j["adapter"] = c.adapter_dir.empty() ? OrderedJson() : OrderedJson(c.adapter_dir);
   j["prompt"] = *prompt;
   j["system"] = c.system ? OrderedJson(*c.system) : OrderedJson();
   j["chat_template"] = templated;
@@ -252,7 +280,7 @@ int cmd_infer_chat(const std::vector<std::string>& argv_in) {
   std::vector<OptionSpec> specs = common_specs(hw);
   std::vector<std::string> argv = argv_in;
   std::vector<std::string> stops = take_repeated(argv, "stop", specs);
-  Args args("mc infer chat -m MODEL [--system TEXT] [sampling options]",
+  Args args("mc infer chat -m MODEL [-a ADAPTER] [--system TEXT] [sampling options]",
             "An interactive conversation: each line read from stdin is a user message; the whole conversation\n"
             "is rendered through the model's chat template every turn and the reply streams to stdout (one\n"
             "reply per line of output, ended by a newline). Commands: /reset forgets the conversation (the\n"
@@ -268,6 +296,8 @@ int cmd_infer_chat(const std::vector<std::string>& argv_in) {
     throw Error(kComponent, str(c.model_dir, " has no chat template, so a conversation cannot be formatted (use `mc "
                                              "infer run --raw --prompt TEXT`, or give one with --chat-template FILE)"));
   Model model = load_model(c);
+  const LoraSet adapter = load_adapter(c, model);
+  attach_adapter(c, adapter);
   c.gen.eos_ids = generation_eos_ids(c.model_dir, model.config());
   const int64_t n_ctx = model.config().max_position_embeddings;
   const uint64_t seed = c.gen.sampling.seed;
@@ -276,7 +306,9 @@ int cmd_infer_chat(const std::vector<std::string>& argv_in) {
   if (c.system) messages.push_back(message("system", *c.system));
   const size_t n_fixed = messages.size();
   const bool tty = isatty(STDIN_FILENO) != 0;
-  if (tty) log_info("chatting with " + c.model_dir + ": /reset forgets the conversation, /exit or Ctrl-D quits");
+  if (tty)
+    log_info("chatting with " + c.model_dir + (c.adapter_dir.empty() ? "" : " + adapter " + c.adapter_dir) +
+             ": /reset forgets the conversation, /exit or Ctrl-D quits");
   uint64_t turn = 0;
   std::string line;
   while (true) {

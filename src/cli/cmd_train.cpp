@@ -138,10 +138,13 @@ int cmd_train_run_research(const std::vector<std::string>& argv) {
           {"grad-accum", 0, "N", "micro-batches per optimizer step (default 1)"},
           {"epochs", 0, "N", "passes over the training data (default 1)"},
           {"steps", 0, "N", "optimizer steps; overrides --epochs"},
-          {"seq-length", 0, "N", "longer examples are truncated (default 512)"},
+          {"seq-length", 0, "N", "longer examples are truncated (default 512, or the model's context if shorter)"},
           {"seed", 0, "N", "seed of the data order, LoRA init, dropout and eval split (default 42)"},
           {"checkpoint-every", 0, "N", "steps between checkpoints (default: once per epoch)"},
-          {"no-gradient-checkpointing", 0, "", "keep all activations instead of recomputing them (faster, more memory)"},
+          {"gradient-checkpointing", 0, "MODE", "on: recompute each layer in the backward pass (least memory); off: keep\n"
+                                                "all activations (faster); auto (default): off unless the activations would\n"
+                                                "take more than a quarter of the available memory"},
+          {"no-gradient-checkpointing", 0, "", "same as --gradient-checkpointing off"},
           {"resume", 0, "", "continue the run in OUT from its newest checkpoint"},
           {"force", 0, "", "replace an existing OUT"},
           {"threads", 't', "N", "GEMM threads (default: all cores)"},
@@ -178,9 +181,14 @@ int cmd_train_run_research(const std::vector<std::string>& argv) {
   c.epochs = args.int_value("epochs", d.epochs, 1);
   c.max_steps = args.int_value("steps", 0, 1);
   c.seq_length = args.int_value("seq-length", d.seq_length, 2);
+  c.seq_length_explicit = args.value("seq-length").has_value();
   c.seed = static_cast<uint64_t>(args.int_value("seed", static_cast<int64_t>(d.seed), 0));
   c.checkpoint_every = args.int_value("checkpoint-every", 0, 1);
-  c.checkpointing = !args.flag("no-gradient-checkpointing");
+  const std::string gc = args.flag("no-gradient-checkpointing") ? "off" : args.value_or("gradient-checkpointing", "auto");
+  if (gc != "on" && gc != "off" && gc != "auto")
+    throw Error("cli", str("--gradient-checkpointing must be on, off or auto, got '", gc, "'"));
+  c.checkpointing = gc == "on";
+  c.checkpointing_auto = gc == "auto";
   c.resume = args.flag("resume");
   c.force = args.flag("force");
   c.progress = !args.flag("quiet");

@@ -435,6 +435,7 @@ OrderedJson run_derived(const DerivedConfig& cfg, int& exit_code) {
   GeometryOptions go;
   go.cache.enabled = cfg.geometry_cache;
   go.cache.dir = cfg.geometry_cache_dir;
+  go.cache.read_only = cfg.plan_only;  // --plan-only writes nothing, not even the cache
   if (cfg.progress)
     go.progress = [](size_t done, size_t n, const std::string& name) {  // done is 1-based
       if (done == n || done % 16 == 1) std::fprintf(stderr, "\rmc: spectra %zu/%zu %-60s", done, n, name.c_str());

@@ -1,5 +1,5 @@
 // Post-training gates (spec/training.md §8; DECISIONS #14, #15):
-//  1. spectral bounds: ratio_l = ‖ΔW_l‖₂/(2·scale_bound_l) ≤ 1 + √max(n,m)·ε, the backward-error
+//  1. spectral bounds: ratio_l = ‖ΔW_l‖₂/scale_bound_l (nblora_saturation_ratio) ≤ 1 + √max(n,m)·ε, the backward-error
 //     bound of a float32 SVD of an (m, n) matrix (Golub & Van Loan 2013, §8.6.1: |σ̂ − σ| ≲ √max(m,n)·ε·‖A‖);
 //  2. CKA bound bundle: per decoder layer the linear CKA of base vs adapted mean-pooled hidden states
 //     (Kornblith et al. 2019, via geometry/cka.h), the Gram perturbation ε_L = ‖K̃_a − K̃_b‖_F/‖K̃_b‖_F of
@@ -29,7 +29,7 @@ inline constexpr double kDegenerationHorizonTokens = 400.0;
 // --- 1. spectral bounds --------------------------------------------------------------------------
 
 struct SpectralBoundCheck {
-  double ratio = 0.0;      // ‖ΔW‖₂ / (2·scale_bound)
+  double ratio = 0.0;      // ‖ΔW‖₂ / scale_bound (nblora_saturation_ratio)
   double tolerance = 0.0;  // 1 + √max(n, m)·ε
   bool ok = false;         // ratio ≤ tolerance
 };

@@ -65,7 +65,7 @@ class MassController {
   MassStep step(double loss, double grad_norm);
 
   /// Epoch boundary: `val_losses` is the whole validation history (oldest first, this epoch's last; may
-  /// be empty), `saturation_ratios` this epoch's ‖ΔW_l‖₂/(2·scale_bound_l) of every target module (empty:
+  /// be empty), `saturation_ratios` this epoch's ‖ΔW_l‖₂/scale_bound_l (nblora_saturation_ratio) of every target module (empty:
   /// the budget is left as it was). Applies the back-off if len ≥ 2 and val[-1] > val[-2] > 0, sets
   /// remaining_budget, resets the epoch maxima. Throws on non-finite input.
   MassEpoch epoch_boundary(std::span<const double> val_losses, std::span<const double> saturation_ratios);

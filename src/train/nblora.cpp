@@ -331,7 +331,7 @@ double nblora_spectral_norm(const NbLoraParamsT<T>& p) {
 template <typename T>
 double nblora_saturation_ratio(const NbLoraParamsT<T>& p) {
   MC_CHECK(p.scale_bound > 0.0, "scale_bound must be > 0, got ", p.scale_bound);
-  return nblora_spectral_norm(p) / (2.0 * p.scale_bound);
+  return nblora_spectral_norm(p) / p.scale_bound;
 }
 
 #define MC_NBLORA_INSTANTIATE(T)                                                                       \

@@ -117,8 +117,11 @@ std::vector<double> nblora_delta_w_singular_values(const NbLoraParamsT<T>& p);
 template <typename T>
 double nblora_spectral_norm(const NbLoraParamsT<T>& p);
 
-/// Saturation ratio ‖ΔW‖₂ / (2·scale_bound) (training.md §6, DECISIONS #14): in [0, 1] by construction
-/// (up to rounding); the module is saturated at ≥ 1 − √ε.
+/// Saturation ratio ‖ΔW‖₂ / scale_bound, in [0, 1] (up to rounding); the module is saturated at ≥ 1 − √ε.
+/// Deviation from training.md §6 / DECISIONS #14, which divide by 2·scale_bound: because [Aᵀ; Bᵀ] has
+/// orthonormal columns, ‖ΔW‖₂ = 2‖Bᵀ diag(S) A‖₂ ≤ max S ≤ scale_bound (for rank 1, 2s‖a‖‖b‖ with
+/// ‖a‖² + ‖b‖² = 1 peaks at s), so the spec's ratio never exceeds 1/2 and its saturation rule could never
+/// fire. Dividing by the reachable maximum makes saturation observable (docs/decisions.md).
 template <typename T>
 double nblora_saturation_ratio(const NbLoraParamsT<T>& p);
 

@@ -220,6 +220,7 @@ ModelGeometry model_geometry(const Model& model, const std::string& model_hash, 
     log_warn("[plan] geometry cache " + mg.cache_path + " rejected (" + why + "); recomputing");
   }
   mg.modules = compute_all(cands, options);
+  if (options.cache.read_only) return mg;
   try {
     geometry_cache_write(mg.cache_path, model_hash, options.exact_max_dim, mg.modules);
   } catch (const Error& e) {

@@ -67,6 +67,7 @@ ModuleGeometry module_geometry(const GeometryCandidate& c, int64_t exact_max_dim
 
 struct GeometryCacheOptions {
   bool        enabled = true;
+  bool        read_only = false;  // use a cached entry but never write one (`mc train run --plan-only`)
   std::string dir;  // empty: default_geometry_cache_dir()
 };
 

@@ -58,6 +58,7 @@ OrderedJson fingerprint(const ResearchConfig& c) {
   j.erase("resume");
   j.erase("force");
   j.erase("output_dir");
+  j.erase("gradient_checkpointing");  // gives bit-identical gradients either way
   return j;
 }
 
@@ -164,6 +165,12 @@ OrderedJson run_research(const ResearchConfig& cfg) {
   // ---- everything that can fail on bad input happens before the output directory is touched
   Model model = Model::load(cfg.model_dir);
   const ModelConfig& mc = model.config();
+  if (!cfg.seq_length_explicit && mc.max_position_embeddings > 0 && cfg.seq_length > mc.max_position_embeddings) {
+    ResearchConfig capped = cfg;  // the default length never exceeds the model's context
+    capped.seq_length = mc.max_position_embeddings;
+    capped.seq_length_explicit = true;
+    return run_research(capped);
+  }
   if (mc.max_position_embeddings > 0 && cfg.seq_length > mc.max_position_embeddings)
     throw Error("train", str("--seq-length ", cfg.seq_length, " exceeds the model's context of ",
                              mc.max_position_embeddings, " tokens"));
@@ -186,6 +193,8 @@ OrderedJson run_research(const ResearchConfig& cfg) {
     }
     train.examples = std::move(kept);
   }
+  ResearchConfig run_cfg = cfg;  // with the gradient-checkpointing choice resolved
+  if (cfg.checkpointing_auto) run_cfg.checkpointing = checkpointing_needed(mc, cfg.batch_size * cfg.seq_length);
   std::vector<std::string> modules = lora_target_modules(model.arch(), mc, cfg.targets);
   std::vector<LoraModuleSpec> specs;
   for (const auto& m : modules) specs.push_back({m, cfg.rank, cfg.alpha});
@@ -209,7 +218,7 @@ OrderedJson run_research(const ResearchConfig& cfg) {
     grad_ptrs.push_back(&grads.dB[i]);
   }
 
-  const OrderedJson config_json = research_config_json(cfg);
+  const OrderedJson config_json = research_config_json(run_cfg);
   log_info(str("train run-research: ", modules.size(), " modules, r ", cfg.rank, ", ", lora.n_params(),
                " trainable parameters; ", n_train, " train / ", eval_examples.size(), " eval examples; ",
                total_steps, " steps of ", per_step, " examples"));
@@ -228,7 +237,8 @@ OrderedJson run_research(const ResearchConfig& cfg) {
   StepWorkspace ws;
   if (cfg.resume) {
     LoadedCheckpoint ck = checkpoint_load(*checkpoint_latest(ck_root));
-    if (!ck.state.contains("fingerprint") || OrderedJson(ck.state["fingerprint"]) != fingerprint(cfg))
+    // Compared as Json: ordered_json equality depends on key order, and state.json's keys come back sorted.
+    if (!ck.state.contains("fingerprint") || ck.state["fingerprint"] != Json::parse(json_dump(fingerprint(cfg), -1)))
       throw Error("train", str(ck.path, ": the checkpoint was made with other settings; resume with the same "
                                         "options as the original run"));
     for (size_t i = 0; i < lora.modules.size(); ++i) {
@@ -310,7 +320,7 @@ OrderedJson run_research(const ResearchConfig& cfg) {
       int64_t tokens = 0;
       for (size_t mi = 0; mi < micro.size(); ++mi) {
         StepOptions so;
-        so.checkpointing = cfg.checkpointing;
+        so.checkpointing = run_cfg.checkpointing;
         so.dropout_seed = derive_seed(cfg.seed, kSeedDropout, static_cast<uint64_t>(step) * 1024 + mi);
         loss_sum += train_micro_step(model, lora, micro[mi], static_cast<double>(denom), grads, ws, so);
         tokens += micro[mi].tokens.n_tokens();

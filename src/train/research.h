@@ -45,11 +45,13 @@ struct ResearchConfig {
   int64_t     epochs = 1;
   int64_t     max_steps = 0;       // > 0 overrides epochs
   int64_t     seq_length = 512;
+  bool        seq_length_explicit = true;  // false: the default, capped at the model's context
   uint64_t    seed = 42;
   int64_t     eval_interval = 0;   // steps between evaluations (0: at the end of each epoch)
   int64_t     checkpoint_every = 0;  // steps between checkpoints (0: at the end of each epoch)
   double      max_grad_norm = 1.0; // 0 disables clipping
   bool        checkpointing = true;  // gradient checkpointing (recompute layers in backward)
+  bool        checkpointing_auto = false;  // decide from the activation memory (step.h checkpointing_needed)
   bool        resume = false;
   bool        force = false;
   bool        progress = true;

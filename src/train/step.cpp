@@ -1,8 +1,39 @@
 #include "train/step.h"
 
+#include <algorithm>
+
+#include <fstream>
+#include <string>
+
 #include "core/error.h"
 
 namespace mc::train {
+
+int64_t activation_bytes_per_token(const ModelConfig& c) {
+  const int64_t D = c.hidden_size, F = c.ffn_dim, Dq = c.q_dim(), Dkv = c.kv_dim(), H = c.num_attention_heads;
+  const int64_t mlp = 2 + 5 * D + 3 * F;                             // rstd1,2; norm1, res1, norm2, ffn, out; gate_up, act
+  const int64_t attn = (Dq + 2 * Dkv) + Dq + 2 * Dkv + Dq + H + D + 2 * H;  // qkv, q, k, v, att, lse, mix, q/k rstd
+  const int64_t conv = 3 * D + 3 * D + D;                              // bcx, bx, conv, y, mix
+  int64_t per_layer_max = mlp + std::max(attn, conv);
+  return per_layer_max * c.num_hidden_layers * static_cast<int64_t>(sizeof(float));
+}
+
+bool checkpointing_needed(const ModelConfig& c, int64_t tokens) {
+  std::ifstream f("/proc/meminfo");
+  std::string key;
+  int64_t kb = -1;
+  while (f >> key) {
+    if (key == "MemAvailable:") {
+      f >> kb;
+      break;
+    }
+    std::string rest;
+    std::getline(f, rest);
+  }
+  if (kb <= 0) return true;
+  const double need = static_cast<double>(activation_bytes_per_token(c)) * static_cast<double>(tokens);
+  return need > kActivationMemoryShare * static_cast<double>(kb) * 1024.0;
+}
 
 TrainBatch make_batch(const std::vector<TokenizedExample>& examples, const std::vector<int64_t>& idx) {
   TrainBatch b;

@@ -27,6 +27,17 @@ struct TrainBatch {
 /// bit is set (tokenize.h's convention); the last position of each example has none.
 TrainBatch make_batch(const std::vector<TokenizedExample>& examples, const std::vector<int64_t>& idx);
 
+/// Bytes the backward pass keeps per token when every layer's activations are stored (LayerActs of
+/// model/transformer.h: norms, q/k/v, attention output and LSE, residuals, MLP gate/up and activation,
+/// or the conv block's tensors), summed over layers.
+int64_t activation_bytes_per_token(const ModelConfig& c);
+
+/// Whether to recompute layers in the backward pass (gradient checkpointing) for micro-batches of
+/// `tokens` tokens: yes when keeping every activation would take more than kActivationMemoryShare of
+/// the memory available now (/proc/meminfo MemAvailable; yes when unknown).
+inline constexpr double kActivationMemoryShare = 0.25;
+bool checkpointing_needed(const ModelConfig& c, int64_t tokens);
+
 /// Buffers reused across steps.
 struct StepWorkspace {
   Activations          acts;

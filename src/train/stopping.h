@@ -72,7 +72,7 @@ struct SaturationCheck {
   int64_t argmax = -1;        // module index of max_ratio
   int64_t n_saturated = 0;
 };
-/// §7.2 (b): ratio_l = ‖ΔW_l‖₂/(2·scale_bound_l) per target module.
+/// §7.2 (b): ratio_l = ‖ΔW_l‖₂/scale_bound_l (nblora_saturation_ratio) per target module.
 SaturationCheck saturation_rule(std::span<const double> ratios);
 
 // --- (c) the certificate (§7.1) ------------------------------------------------------------------
