@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 N_TRAIN="${1:-300}"; N_EVAL="${2:-50}"; THREADS="${3:-2}"
-MC=build/mc; MODEL=models/SmolLM2-135M-Instruct; WORK="$(mktemp -d)"
+MC="${MC:-build/mc}"; MODEL=models/SmolLM2-135M-Instruct; WORK="$(mktemp -d)"
 head -n "$N_TRAIN" data/wordnet/train.jsonl > "$WORK/train.jsonl"
 head -n "$N_EVAL" data/wordnet/held_out.jsonl > "$WORK/eval.jsonl"
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"

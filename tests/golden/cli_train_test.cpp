@@ -12,6 +12,7 @@
 // The weight-spectrum cache of `mc train run` is pointed at a temporary XDG_CACHE_HOME.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <optional>
@@ -373,6 +374,51 @@ TEST_F(CliTrain, DerivedRunNeedsEnoughRecordsForTheEvalSplit) {
   EXPECT_TRUE(has(r.err, "--eval-data")) << r.err;
   EXPECT_FALSE(fs::exists(tmp / "adapters"));
   EXPECT_EQ(tree(tmp.path.string()), before);
+}
+
+}  // namespace
+}  // namespace mc
+
+namespace mc {
+namespace {
+
+TEST_F(CliTrain, ValidateDerivedRunsTrialsAndReportsEveryOne) {
+  const std::string data = chat_data("chat.jsonl", 0, 24);
+  const std::string report = tmp / "validate.json";
+  auto r = run_mc("train validate-derived -m " + model + " -d " + data +
+                  " --trials 2 --max-steps 3 --no-fail --threads 1 --json --report " + report);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const Json rep = Json::parse(r.out);
+  EXPECT_EQ(rep["schema"], "mc.train.validate-derived.v1");
+  ASSERT_EQ(rep["trials"].size(), 2u);
+  EXPECT_NE(rep["trials"][0]["seed"], rep["trials"][1]["seed"]) << "each trial has its own seed";
+  for (const Json& t : rep["trials"]) {
+    EXPECT_LE(t["steps"].get<int64_t>(), 3);
+    EXPECT_LE(t["max_spectral_ratio"].get<double>(), 1.0 + kBoundTolerance);
+    // a counterexample is exactly a trial with a violated invariant
+    const bool violated = !t["violations"].empty();
+    const bool listed = std::any_of(rep["counterexamples"].begin(), rep["counterexamples"].end(),
+                                    [&](const Json& c) { return c["trial"] == t["trial"]; });
+    EXPECT_EQ(violated, listed);
+  }
+  EXPECT_EQ(json_load(report), rep) << "--report writes the same document";
+  EXPECT_FALSE(fs::exists(model + "/../adapters")) << "trials save nothing";
+}
+
+TEST_F(CliTrain, RetentionDataIsMixedInAndItsLossReported) {
+  const std::string data = chat_data("chat.jsonl", 0, 16);
+  const std::string eval = chat_data("eval.jsonl", 16, 22);
+  const std::string retention = repetitive_data(6);
+  const std::string out = tmp / "retained";
+  ScopedEnv cap{"MC_TEST_MAX_STEPS", "2"};
+  auto r = run_mc("train run -m " + model + " -d " + data + " --eval-data " + eval + " --retention-data " + retention +
+                  " -o " + out + " --quiet --threads 1 --json");
+  ASSERT_TRUE(r.exit_code == 0 || r.exit_code == 4) << r.err;
+  const Json res = json_load(out + "/training_result.json");
+  EXPECT_EQ(res["n_retention"].get<int64_t>(), 6);
+  EXPECT_TRUE(res["retention_loss_before"].is_number());
+  EXPECT_TRUE(res["retention_loss_after"].is_number());
+  EXPECT_EQ(res["steps"].get<int64_t>(), 2);
 }
 
 }  // namespace
