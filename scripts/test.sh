@@ -2,7 +2,7 @@
 # Quick start, step 2: install what the tests need, build, and run the whole suite:
 #   1. release build: ctest labels unit, golden and real (real = the imported SmolLM2 model),
 #   2. AddressSanitizer + UndefinedBehaviorSanitizer build: the unit tests,
-#   3. libFuzzer targets for the file parsers, MC_FUZZ_SECONDS each (default 60).
+#   3. libFuzzer targets for the file parsers, MC_FUZZ_SECONDS each (default 30).
 # Set MC_SKIP_ASAN=1 or MC_SKIP_FUZZ=1 to skip a stage while iterating locally.
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
@@ -27,7 +27,7 @@ if [ "${MC_SKIP_ASAN:-0}" != 1 ]; then
 fi
 
 if [ "${MC_SKIP_FUZZ:-0}" != 1 ]; then
-  say "[3/3] fuzzing the parsers (${MC_FUZZ_SECONDS:-60} s each)"
+  say "[3/3] fuzzing the parsers (${MC_FUZZ_SECONDS:-30} s each)"
   CXX=clang++ cmake -S "$MC_ROOT" -B "$MC_ROOT/build-fuzz" -G Ninja -DCMAKE_BUILD_TYPE=Release -DMC_FUZZ=ON \
     -DMC_TESTS=OFF >/dev/null
   # only the fuzz targets (and the parsers they link), not the whole tool
@@ -40,7 +40,7 @@ if [ "${MC_SKIP_FUZZ:-0}" != 1 ]; then
     work="$(mktemp -d)"
     [ -d "$corpus" ] && cp -r "$corpus"/. "$work"/
     say "fuzz: $name"
-    "$f" -max_total_time="${MC_FUZZ_SECONDS:-60}" -print_final_stats=1 "$work" 2>&1 | tail -n 4
+    "$f" -max_total_time="${MC_FUZZ_SECONDS:-30}" -print_final_stats=1 "$work" 2>&1 | tail -n 4
     rm -rf "$work"
   done
 fi
