@@ -196,6 +196,10 @@ class Model {
                       const Activations& acts, const ForwardOptions& opts, LoraGrads& grads,
                       BackwardScratch& ws) const;
   const float* head() const { return lm_head_.empty() ? embed_.data() : lm_head_.data(); }
+  /// Cross-entropy of the positions with a target, 64 rows of logits at a time; with dnorm (N, D), also
+  /// ∂(Σ dscale·loss)/∂final_norm (zero at positions without a target).
+  void loss_head(const Activations& acts, const int32_t* targets, const float* dscale, float* losses, float* dnorm,
+                 BackwardScratch& ws) const;
 
   ModelConfig               config_;
   ArchSpec                  arch_;

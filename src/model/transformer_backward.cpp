@@ -44,44 +44,12 @@ void target_rows(const int32_t* targets, int64_t N, int64_t V, std::vector<int64
 
 }  // namespace
 
-void Model::token_losses(const Activations& acts, const int32_t* targets, float* losses,
-                         BackwardScratch& ws) const {
+void Model::loss_head(const Activations& acts, const int32_t* targets, const float* dscale, float* losses,
+                      float* dnorm, BackwardScratch& ws) const {
   const int64_t N = acts.n_tokens, D = config_.hidden_size, V = config_.vocab_size;
-  MC_CHECK(acts.final_norm.numel() == N * D, "token_losses needs a forward pass first");
   std::fill(losses, losses + N, 0.0f);
+  if (dnorm) std::fill(dnorm, dnorm + N * D, 0.0f);
   target_rows(targets, N, V, ws.rows);
-  Tensor xin({kLossChunkRows, D});
-  std::vector<int32_t> tg(static_cast<size_t>(kLossChunkRows));
-  std::vector<float> lc(static_cast<size_t>(kLossChunkRows));
-  ws.logits.resize({kLossChunkRows, V});
-  const int64_t R = static_cast<int64_t>(ws.rows.size());
-  for (int64_t r0 = 0; r0 < R; r0 += kLossChunkRows) {
-    const int64_t n = std::min(kLossChunkRows, R - r0);
-    for (int64_t i = 0; i < n; ++i) {
-      const int64_t row = ws.rows[static_cast<size_t>(r0 + i)];
-      std::memcpy(xin.row(i), acts.final_norm.data() + row * D, static_cast<size_t>(D) * sizeof(float));
-      tg[static_cast<size_t>(i)] = targets[row];
-    }
-    linear_forward(ws.logits.data(), xin.data(), head(), nullptr, n, D, V);
-    cross_entropy_forward_backward(lc.data(), nullptr, ws.logits.data(), tg.data(), nullptr, n, V);
-    for (int64_t i = 0; i < n; ++i) losses[ws.rows[static_cast<size_t>(r0 + i)]] = lc[static_cast<size_t>(i)];
-  }
-}
-
-void Model::backward(const TokenBatch& batch, Activations& acts, const ForwardOptions& opts, const int32_t* targets,
-                     const float* dscale, float* losses, LoraGrads& grads, BackwardScratch& ws) const {
-  const ModelConfig& c = config_;
-  const int64_t N = batch.n_tokens(), D = c.hidden_size, V = c.vocab_size, L = c.num_hidden_layers;
-  MC_CHECK(acts.n_tokens == N && acts.final_norm.numel() == N * D, "backward needs the batch's forward pass");
-  MC_CHECK(acts.kept || static_cast<int64_t>(acts.hidden.size()) == L,
-           "backward needs a forward pass with keep_acts or capture_hidden");
-  MC_CHECK(opts.lora != nullptr && grads.dA.size() == opts.lora->modules.size(),
-           "backward needs the LoRA set of the forward pass and gradients shaped like it");
-
-  // ---- loss head: ∂L/∂final_norm, chunk by chunk over the positions with a target
-  std::fill(losses, losses + N, 0.0f);
-  target_rows(targets, N, V, ws.rows);
-  ws.dnorm.resize_zero({N, D});
   Tensor xin({kLossChunkRows, D}), dxin({kLossChunkRows, D});
   std::vector<int32_t> tg(static_cast<size_t>(kLossChunkRows));
   std::vector<float> sc(static_cast<size_t>(kLossChunkRows)), lc(static_cast<size_t>(kLossChunkRows));
@@ -93,19 +61,41 @@ void Model::backward(const TokenBatch& batch, Activations& acts, const ForwardOp
       const int64_t row = ws.rows[static_cast<size_t>(r0 + i)];
       std::memcpy(xin.row(i), acts.final_norm.data() + row * D, static_cast<size_t>(D) * sizeof(float));
       tg[static_cast<size_t>(i)] = targets[row];
-      sc[static_cast<size_t>(i)] = dscale[row];
+      if (dnorm) sc[static_cast<size_t>(i)] = dscale[row];
     }
-    // logits (n, V) = xin · headᵀ, then their gradient in place
+    // logits (n, V) = xin · headᵀ; with dnorm, turned into their gradient in place
     linear_forward(ws.logits.data(), xin.data(), head(), nullptr, n, D, V);
-    cross_entropy_forward_backward(lc.data(), ws.logits.data(), ws.logits.data(), tg.data(), sc.data(), n, V);
+    cross_entropy_forward_backward(lc.data(), dnorm ? ws.logits.data() : nullptr, ws.logits.data(), tg.data(),
+                                   dnorm ? sc.data() : nullptr, n, V);
     // dxin (n, D) = dlogits (n, V) · head (V, D)
-    linear_backward_input(dxin.data(), ws.logits.data(), head(), n, D, V, false);
+    if (dnorm) linear_backward_input(dxin.data(), ws.logits.data(), head(), n, D, V, false);
     for (int64_t i = 0; i < n; ++i) {
       const int64_t row = ws.rows[static_cast<size_t>(r0 + i)];
       losses[row] = lc[static_cast<size_t>(i)];
-      std::memcpy(ws.dnorm.data() + row * D, dxin.row(i), static_cast<size_t>(D) * sizeof(float));
+      if (dnorm) std::memcpy(dnorm + row * D, dxin.row(i), static_cast<size_t>(D) * sizeof(float));
     }
   }
+}
+
+void Model::token_losses(const Activations& acts, const int32_t* targets, float* losses,
+                         BackwardScratch& ws) const {
+  MC_CHECK(acts.final_norm.numel() == acts.n_tokens * config_.hidden_size, "token_losses needs a forward pass first");
+  loss_head(acts, targets, nullptr, losses, nullptr, ws);
+}
+
+void Model::backward(const TokenBatch& batch, Activations& acts, const ForwardOptions& opts, const int32_t* targets,
+                     const float* dscale, float* losses, LoraGrads& grads, BackwardScratch& ws) const {
+  const ModelConfig& c = config_;
+  const int64_t N = batch.n_tokens(), D = c.hidden_size, L = c.num_hidden_layers;
+  MC_CHECK(acts.n_tokens == N && acts.final_norm.numel() == N * D, "backward needs the batch's forward pass");
+  MC_CHECK(acts.kept || static_cast<int64_t>(acts.hidden.size()) == L,
+           "backward needs a forward pass with keep_acts or capture_hidden");
+  MC_CHECK(opts.lora != nullptr && grads.dA.size() == opts.lora->modules.size(),
+           "backward needs the LoRA set of the forward pass and gradients shaped like it");
+
+  // ---- loss head: ∂L/∂final_norm, chunk by chunk over the positions with a target
+  ws.dnorm.resize({N, D});
+  loss_head(acts, targets, dscale, losses, ws.dnorm.data(), ws);
 
   // ---- final norm: ∂L/∂(residual stream after the last layer)
   const float* last = L > 0 ? acts.layer_output(L - 1).data() : acts.embed.data();

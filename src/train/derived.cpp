@@ -707,31 +707,7 @@ OrderedJson run_derived(const DerivedConfig& cfg, int& exit_code) {
   for (size_t i = 0; i < ad.mods.size(); ++i)
     sb.push_back(spectral_bound_check(final_sat[i], ad.mods[i].p.n, ad.mods[i].p.m));
   const SpectralBounds bounds = spectral_bounds(sb);
-  std::vector<geometry::MatrixD> adapted_hidden;
-  {
-    // the same probes through the adapted model: mean-pooled per layer
-    std::vector<geometry::MatrixD> per_layer(static_cast<size_t>(mcfg.num_hidden_layers));
-    const int64_t D = mcfg.hidden_size;
-    for (auto& m : per_layer) m = geometry::MatrixD(static_cast<int64_t>(probe_seqs.size()), D);
-    Activations acts;
-    ForwardOptions fo;
-    fo.logits = LogitsMode::None;
-    fo.capture_hidden = true;
-    fo.lora = &ad.eff;
-    for (size_t i = 0; i < probe_seqs.size(); ++i) {
-      model.forward(TokenBatch::from_sequences({probe_seqs[i]}), acts, fo);
-      const int64_t T = static_cast<int64_t>(probe_seqs[i].size());
-      for (int64_t l = 0; l < mcfg.num_hidden_layers; ++l) {
-        const Tensor& h = acts.layer_output(l);
-        for (int64_t d = 0; d < D; ++d) {
-          double s = 0;
-          for (int64_t t = 0; t < T; ++t) s += h[t * D + d];
-          per_layer[static_cast<size_t>(l)](static_cast<int64_t>(i), d) = s / static_cast<double>(T);
-        }
-      }
-    }
-    adapted_hidden = std::move(per_layer);
-  }
+  const std::vector<geometry::MatrixD> adapted_hidden = mean_pooled_hidden_states(model, probe_seqs, &ad.eff);
   std::vector<CkaLayerBound> cka_layers;
   for (size_t l = 0; l < base_hidden.size() && l < adapted_hidden.size(); ++l)
     if (base_hidden[l].rows >= 2)

@@ -7,7 +7,8 @@
 namespace mc::train {
 
 std::vector<geometry::MatrixD> mean_pooled_hidden_states(const Model& model,
-                                                         const std::vector<std::vector<int32_t>>& sequences) {
+                                                         const std::vector<std::vector<int32_t>>& sequences,
+                                                         const LoraSet* lora) {
   const int64_t L = model.config().num_hidden_layers, D = model.config().hidden_size;
   const int64_t N = static_cast<int64_t>(sequences.size());
   std::vector<geometry::MatrixD> out(static_cast<size_t>(L), geometry::MatrixD(N, D));
@@ -15,6 +16,7 @@ std::vector<geometry::MatrixD> mean_pooled_hidden_states(const Model& model,
   ForwardOptions fo;
   fo.logits = LogitsMode::None;
   fo.capture_hidden = true;
+  fo.lora = lora;
   for (int64_t i = 0; i < N; ++i) {
     const auto& seq = sequences[static_cast<size_t>(i)];
     if (seq.empty()) throw Error("plan", "probe " + std::to_string(i) + " has no token");

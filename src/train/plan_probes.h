@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "geometry/matrix.h"
+#include "model/lora.h"
 
 namespace mc {
 class Model;
@@ -17,9 +18,11 @@ class Model;
 namespace mc::train {
 
 /// Per decoder layer L: X_L (N, D), row i = mean over the tokens of sequences[i] of the hidden state
-/// after layer L, accumulated in double. Runs one forward per sequence (no logits). Throws mc::Error
+/// after layer L, accumulated in double (with `lora`: of the adapted model). Runs one forward per
+/// sequence (no logits). Throws mc::Error
 /// for an empty sequence or a token outside the vocabulary.
 std::vector<geometry::MatrixD> mean_pooled_hidden_states(const Model& model,
-                                                         const std::vector<std::vector<int32_t>>& sequences);
+                                                         const std::vector<std::vector<int32_t>>& sequences,
+                                                         const LoraSet* lora = nullptr);
 
 }  // namespace mc::train
