@@ -12,7 +12,7 @@ MC_DATA="$MC_ROOT/data/wordnet"
 
 # C++ dependencies come from Debian packages only (Debian 12 "bookworm").
 MC_BUILD_PACKAGES=(build-essential cmake ninja-build pkg-config nlohmann-json3-dev liblapacke-dev
-  libopenblas-dev libpcre2-dev libutf8proc-dev python3 python3-pip unzip ca-certificates wordnet-base)
+  libopenblas-dev libdnnl-dev libpcre2-dev libutf8proc-dev python3 python3-pip unzip ca-certificates wordnet-base)
 MC_TEST_PACKAGES=(libgtest-dev libgmock-dev clang libclang-rt-14-dev)
 
 say() { printf '\033[1mmc-setup:\033[0m %s\n' "$*" >&2; }

@@ -31,7 +31,7 @@ double median(std::vector<double> v) {
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::fprintf(stderr, "usage: forward_bench MODEL_DIR [THREADS=1] [PREFILL_T=128] [REPS=5] [DECODE_K=32]\n");
+    std::fprintf(stderr, "usage: forward_bench MODEL_DIR [THREADS=1] [PREFILL_T=128] [REPS=5] [DECODE_K=32] [DTYPE=f32]\n");
     return 1;
   }
   const std::string dir = argv[1];
@@ -39,10 +39,11 @@ int main(int argc, char** argv) {
   const int64_t T = argc > 3 ? std::atoll(argv[3]) : 128;
   const int reps = argc > 4 ? std::atoi(argv[4]) : 5;
   const int64_t K = argc > 5 ? std::atoll(argv[5]) : 32;
+  const std::string dtype = argc > 6 ? argv[6] : "f32";  // f32 | bf16 | auto (model/transformer.h WeightDtype)
   try {
     mc::gemm_set_threads(threads);
     double t0 = now_s();
-    mc::Model model = mc::Model::load(dir);
+    mc::Model model = mc::Model::load(dir, {mc::weight_dtype_from_name(dtype)});
     const double load_s = now_s() - t0;
     const int64_t V = model.config().vocab_size;
     std::vector<int32_t> ids(static_cast<size_t>(T));
@@ -73,10 +74,11 @@ int main(int argc, char** argv) {
     }
     const double pbest = *std::min_element(prefill.begin(), prefill.end());
     const double dbest = *std::min_element(decode.begin(), decode.end());
-    std::printf("{\"engine\": \"mc\", \"threads\": %d, \"prefill_tokens\": %lld, \"prefill_tok_s\": %.1f, "
+    std::printf("{\"engine\": \"mc\", \"dtype\": \"%s\", \"threads\": %d, \"prefill_tokens\": %lld, \"prefill_tok_s\": %.1f, "
                 "\"prefill_tok_s_best\": %.1f, \"decode_tokens\": %lld, \"decode_tok_s\": %.1f, "
                 "\"decode_tok_s_best\": %.1f, \"load_s\": %.2f}\n",
-                threads, static_cast<long long>(T), static_cast<double>(T) / median(prefill),
+                mc::weight_dtype_name(model.weight_dtype()), threads, static_cast<long long>(T),
+                static_cast<double>(T) / median(prefill),
                 static_cast<double>(T) / pbest, static_cast<long long>(K), 1.0 / median(decode), 1.0 / dbest, load_s);
   } catch (const mc::Error& e) {
     std::fprintf(stderr, "forward_bench: %s\n", e.what());

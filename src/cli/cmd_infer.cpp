@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "cli/args.h"
+#include "cli/dtype_option.h"
 #include "cli/commands.h"
 #include "cli/format.h"
 #include "core/error.h"
@@ -53,6 +54,7 @@ std::vector<OptionSpec> common_specs(unsigned hw) {
                          "against the text without special tokens)"},
       {"chat-template", 0, "FILE", "a Jinja chat template to use instead of the model's"},
       {"threads", 'j', "N", str("GEMM threads (default ", hw, ")")},
+      dtype_option(),
   };
 }
 
@@ -95,6 +97,7 @@ struct Common {
   GenerateOptions          gen;
   BundleOptions            bundle;
   int                      threads = 1;
+  WeightDtype              dtype = WeightDtype::Auto;
 };
 
 Common read_common(const Args& args, std::vector<std::string> stops, const char* command) {
@@ -123,6 +126,7 @@ Common read_common(const Args& args, std::vector<std::string> stops, const char*
   c.bundle.chat_template_file = args.value_or("chat-template", "");
   const unsigned hw = std::max(1u, std::thread::hardware_concurrency());
   c.threads = static_cast<int>(args.int_value("threads", hw, 1));
+  c.dtype = dtype_from_args(args);
   return c;
 }
 
@@ -143,7 +147,7 @@ ModelTokenizerBundle load_bundle(const Common& c) {
 
 Model load_model(const Common& c) {
   gemm_set_threads(c.threads);
-  return Model::load(c.model_dir);
+  return Model::load(c.model_dir, {c.dtype});
 }
 
 // The --adapter of `c` for `model` (an empty set without one). lora_load_peft validates the adapter
@@ -271,6 +275,7 @@ int cmd_infer_run(const std::vector<std::string>& argv_in) {
   j["prefill_tokens_per_second"] = r.prefill_tokens_per_second;
   j["decode_tokens_per_second"] = r.decode_tokens_per_second;
   j["threads"] = c.threads;
+  j["dtype"] = weight_dtype_name(model.weight_dtype());
   std::printf("%s\n", json_dump(j).c_str());
   return 0;
 }

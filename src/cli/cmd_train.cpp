@@ -8,6 +8,7 @@
 
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/dtype_option.h"
 #include "core/error.h"
 #include "core/json.h"
 #include "io/chat_template/chat_template.h"
@@ -148,6 +149,7 @@ int cmd_train_run_research(const std::vector<std::string>& argv) {
           {"resume", 0, "", "continue the run in OUT from its newest checkpoint"},
           {"force", 0, "", "replace an existing OUT"},
           {"threads", 't', "N", "GEMM threads (default: all cores)"},
+          dtype_option(),
           {"quiet", 'q', "", "no progress line"},
           {"json", 0, "", "print the result as JSON"},
           {"stop-after", 0, "N", "(testing) stop as if interrupted after N steps, writing a checkpoint"},
@@ -189,6 +191,7 @@ int cmd_train_run_research(const std::vector<std::string>& argv) {
     throw Error("cli", str("--gradient-checkpointing must be on, off or auto, got '", gc, "'"));
   c.checkpointing = gc == "on";
   c.checkpointing_auto = gc == "auto";
+  c.weight_dtype = dtype_from_args(args);
   c.resume = args.flag("resume");
   c.force = args.flag("force");
   c.progress = !args.flag("quiet");
@@ -230,6 +233,7 @@ int cmd_train_evaluate(const std::vector<std::string>& argv) {
                 {"batch-size", 'b', "N", "examples per forward pass (default 4)"},
                 {"per-example", 0, "", "list every example's losses"},
                 {"threads", 't', "N", "GEMM threads (default: all cores)"},
+                dtype_option(),
                 {"json", 0, "", "print JSON (schema mc.train.evaluate.v1)"},
             },
             {},
@@ -240,7 +244,7 @@ int cmd_train_evaluate(const std::vector<std::string>& argv) {
   const auto prompts = args.value("prompts");
   if (model_dir.empty()) throw Error("cli", "a model is required (-m MODEL)");
   if (data.empty() == !prompts) throw Error("cli", "give exactly one of -d DATA (dataset mode) and --prompts FILE");
-  Model model = Model::load(model_dir);
+  Model model = Model::load(model_dir, {dtype_from_args(args)});
   LoraSet lora;
   const auto adapter = args.value("adapter");
   if (adapter) lora = lora_load_peft(*adapter, model.arch(), model.config());
@@ -338,6 +342,7 @@ int cmd_train_run(const std::vector<std::string>& argv) {
           {"no-geometry-cache", 0, "", "recompute the weight spectra instead of using the cache"},
           {"force", 0, "", "replace an existing output directory"},
           {"threads", 't', "N", "GEMM threads (default: all cores)"},
+          dtype_option(),
           {"quiet", 'q', "", "no progress line"},
           {"json", 0, "", "print the result (or, with --plan-only, the plan) as JSON"},
       },
@@ -358,6 +363,7 @@ int cmd_train_run(const std::vector<std::string>& argv) {
   if (args.value("seq-length")) c.seq_length = args.int_value("seq-length", 0, 2);
   if (args.value("seed")) c.seed = static_cast<uint32_t>(args.int_value("seed", 0, 0) & 0xFFFFFFFF);
   c.geometry_cache = !args.flag("no-geometry-cache");
+  c.weight_dtype = dtype_from_args(args);
   c.force = args.flag("force");
   c.progress = !args.flag("quiet");
   // Testing only (not a user knob of the zero-configuration run): cap the optimizer steps so the real
@@ -406,6 +412,7 @@ int cmd_train_validate_derived(const std::vector<std::string>& argv) {
                 {"report", 0, "FILE", "write the JSON report to FILE (atomically)"},
                 {"no-fail", 0, "", "exit 0 even with counterexamples"},
                 {"threads", 't', "N", "GEMM threads"},
+                dtype_option(),
                 {"json", 0, "", "print the report as JSON"},
             },
             {});
@@ -422,6 +429,7 @@ int cmd_train_validate_derived(const std::vector<std::string>& argv) {
     c.eval_data_path = args.value_or("eval-data", "");
     c.save = false;
     c.progress = false;
+    c.weight_dtype = dtype_from_args(args);
     c.seed = static_cast<uint32_t>(train::derive_seed(base, 7, static_cast<uint64_t>(i)) & 0xFFFFFFFF);
     c.data_fraction = 0.9;
     c.data_fraction_seed = train::derive_seed(base, 8, static_cast<uint64_t>(i));

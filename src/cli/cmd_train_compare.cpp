@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "cli/args.h"
+#include "cli/dtype_option.h"
 #include "cli/commands.h"
 #include "cli/table.h"
 #include "core/error.h"
@@ -95,7 +96,7 @@ int compare_on_data(const Args& args) {
   if (!adapter_a && !adapter_b)
     throw Error("cli", "give --adapter-a and/or --adapter-b (a missing one is the base model)");
   if (args.value("threads")) gemm_set_threads(static_cast<int>(args.int_value("threads", 1, 1)));
-  Model model = Model::load(model_dir);
+  Model model = Model::load(model_dir, {dtype_from_args(args)});
   LoraSet lora_a, lora_b;
   if (adapter_a) lora_a = lora_load_peft(*adapter_a, model.arch(), model.config());
   if (adapter_b) lora_b = lora_load_peft(*adapter_b, model.arch(), model.config());
@@ -172,6 +173,7 @@ int cmd_train_compare(const std::vector<std::string>& argv) {
                 {"seq-length", 0, "N", "truncate examples to N tokens (default: the model's context)"},
                 {"batch-size", 'b', "N", "examples per forward pass (default 4)"},
                 {"threads", 't', "N", "GEMM threads (default: all cores)"},
+                dtype_option(),
                 {"json", 0, "", "print JSON (schema mc.train.compare.v1)"},
             },
             {},

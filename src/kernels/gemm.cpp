@@ -2,6 +2,14 @@
 
 #include <cblas.h>
 
+#include <dnnl.hpp>
+#include <map>
+#include <mutex>
+#include <tuple>
+#ifdef MC_HAVE_OPENMP
+#include <omp.h>
+#endif
+
 #include "core/error.h"
 
 namespace mc {
@@ -42,9 +50,64 @@ void gemm_ref(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float
   }
 }
 
+namespace {
+
+/// oneDNN's CPU engine and one matmul primitive per (K, N, trans_b) with a runtime M.
+struct Bf16Matmuls {
+  dnnl::engine engine{dnnl::engine::kind::cpu, 0};
+  std::mutex   mutex;
+  std::map<std::tuple<int64_t, int64_t, bool>, dnnl::matmul> prims;
+
+  static Bf16Matmuls& get() {
+    static Bf16Matmuls m;
+    return m;
+  }
+
+  dnnl::matmul prim(int64_t N, int64_t K, bool trans_b) {
+    using dt = dnnl::memory::data_type;
+    using tag = dnnl::memory::format_tag;
+    std::lock_guard<std::mutex> lock(mutex);
+    auto key = std::make_tuple(K, N, trans_b);
+    auto it = prims.find(key);
+    if (it != prims.end()) return it->second;
+    const dnnl::memory::dim RM = DNNL_RUNTIME_DIM_VAL;
+    dnnl::memory::desc a({RM, K}, dt::bf16, tag::ab);                       // A (M, K)
+    dnnl::memory::desc b({K, N}, dt::bf16, trans_b ? tag::ba : tag::ab);    // op(B) (K, N)
+    dnnl::memory::desc c({RM, N}, dt::f32, tag::ab);                        // C (M, N)
+    dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a, b, c), engine);
+    return prims.emplace(key, dnnl::matmul(pd)).first->second;
+  }
+};
+
+}  // namespace
+
+void gemm_bf16(bool trans_b, int64_t M, int64_t N, int64_t K, const uint16_t* A, const uint16_t* B, float* C) {
+  if (M == 0 || N == 0) return;
+  MC_CHECK(M > 0 && N > 0 && K > 0, "gemm_bf16 dims ", M, "x", N, "x", K);
+  using dt = dnnl::memory::data_type;
+  using tag = dnnl::memory::format_tag;
+  Bf16Matmuls& mm = Bf16Matmuls::get();
+  dnnl::matmul prim = mm.prim(N, K, trans_b);
+  // oneDNN takes non-const handles; it only reads src and weights
+  dnnl::memory a({{M, K}, dt::bf16, tag::ab}, mm.engine, const_cast<uint16_t*>(A));
+  dnnl::memory b({{K, N}, dt::bf16, trans_b ? tag::ba : tag::ab}, mm.engine, const_cast<uint16_t*>(B));
+  dnnl::memory c({{M, N}, dt::f32, tag::ab}, mm.engine, C);
+  dnnl::stream s(mm.engine);
+  prim.execute(s, {{DNNL_ARG_SRC, a}, {DNNL_ARG_WEIGHTS, b}, {DNNL_ARG_DST, c}});
+  s.wait();
+}
+
+bool cpu_has_bf16() {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx512bf16");
+}
+
 void gemm_set_threads(int n) {
   MC_CHECK(n >= 1, "thread count ", n);
   openblas_set_num_threads(n);
+#ifdef MC_HAVE_OPENMP
+  omp_set_num_threads(n);
+#endif
 }
 
 int gemm_threads() { return openblas_get_num_threads(); }

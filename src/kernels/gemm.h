@@ -1,7 +1,8 @@
 // GEMM entry points of the engine: row-major single-precision matrix products on OpenBLAS's
-// cblas_sgemm (measured at ~100 GFLOP/s per core here, bench/perf-baseline.md §2), plus the thread
-// count OpenBLAS uses. Everything else in the engine is single-threaded for now, so this one knob sets
-// the engine's parallelism. A scalar reference (gemm_ref) exists for tests of callers' fast paths.
+// cblas_sgemm (measured at ~100 GFLOP/s per core here, bench/perf-baseline.md §2), bf16 × bf16 → fp32
+// products on oneDNN's matmul (vdpbf16ps, ~220 GFLOP/s per core: 2× sgemm), and the thread count both
+// use. Everything else in the engine is single-threaded for now, so this one knob sets the engine's
+// parallelism. A scalar reference (gemm_ref) exists for tests of callers' fast paths.
 #pragma once
 #include <cstdint>
 
@@ -21,7 +22,18 @@ void gemv(int64_t M, int64_t K, float alpha, const float* A, int64_t lda, const 
 void gemm_ref(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
               int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
 
-/// Sets the number of threads OpenBLAS uses for every later gemm (process-wide). n >= 1.
+/// C (M, N) = A (M, K) · op(B) in bf16 with fp32 accumulation, C overwritten, all row-major and dense
+/// (leading dimension = row length). op(B) is (K, N): B is (N, K) when trans_b (a Linear weight (out, in)),
+/// (K, N) otherwise. The products of bf16 values are exact in fp32, so C differs from gemm_ref on the
+/// same (bf16-valued) inputs only by fp32 summation order. One oneDNN primitive per (K, N, trans_b) is
+/// created on first use and kept (M is a runtime dimension). Thread-safe.
+void gemm_bf16(bool trans_b, int64_t M, int64_t N, int64_t K, const uint16_t* A, const uint16_t* B, float* C);
+
+/// Whether this CPU multiplies bf16 natively (AVX512-BF16). Without it gemm_bf16 still works (oneDNN
+/// emulates or falls back) but is not faster than fp32.
+bool cpu_has_bf16();
+
+/// Sets the number of threads OpenBLAS and oneDNN (OpenMP) use for every later gemm (process-wide). n >= 1.
 void gemm_set_threads(int n);
 int gemm_threads();
 

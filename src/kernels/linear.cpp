@@ -3,9 +3,56 @@
 #include <cstring>
 #include <vector>
 
+#include "kernels/bf16.h"
 #include "kernels/gemm.h"
+#include "tensor/dtype.h"
 
 namespace mc {
+
+namespace {
+
+/// x (n) rounded to bf16 (round-to-nearest-even) into a per-thread buffer that is reused across calls.
+const uint16_t* to_bf16_scratch(const float* x, int64_t n) {
+  thread_local std::vector<uint16_t> buf;
+  if (buf.size() < static_cast<size_t>(n)) buf.resize(static_cast<size_t>(n));
+  f32_to_bf16_row(x, buf.data(), n);
+  return buf.data();
+}
+
+}  // namespace
+
+const float* weight_rows_f32(WeightView w, int64_t r0, int64_t n, int64_t cols, std::vector<float>& scratch) {
+  if (w.f32) return w.f32 + r0 * cols;
+  scratch.resize(static_cast<size_t>(n * cols));
+  const uint16_t* src = w.bf16 + r0 * cols;
+  for (int64_t i = 0; i < n * cols; ++i) scratch[static_cast<size_t>(i)] = bf16_to_f32(src[i]);
+  return scratch.data();
+}
+
+void linear_forward(float* out, const float* inp, WeightView weight, const float* bias, int64_t N, int64_t C,
+                    int64_t OC) {
+  if (weight.f32) {
+    linear_forward(out, inp, weight.f32, bias, N, C, OC);
+    return;
+  }
+  if (N == 0) return;
+  if (N == 1)  // one token (decoding): stream the weight once
+    gemv_bf16(OC, C, weight.bf16, to_bf16_scratch(inp, C), out);
+  else
+    gemm_bf16(/* trans_b = */ true, N, OC, C, to_bf16_scratch(inp, N * C), weight.bf16, out);
+  if (bias)
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t o = 0; o < OC; ++o) out[n * OC + o] += bias[o];
+}
+
+void linear_backward_input(float* dinp, const float* dout, WeightView weight, int64_t N, int64_t C, int64_t OC) {
+  if (weight.f32) {
+    linear_backward_input(dinp, dout, weight.f32, N, C, OC, false);
+    return;
+  }
+  if (N == 0) return;
+  gemm_bf16(/* trans_b = */ false, N, C, OC, to_bf16_scratch(dout, N * OC), weight.bf16, dinp);
+}
 
 void linear_forward(float* out, const float* inp, const float* weight, const float* bias, int64_t N, int64_t C,
                     int64_t OC) {

@@ -29,6 +29,7 @@ const float* weight_named(const Model& m, const std::string& name, int64_t* rows
   for (const auto& w : m.weights())
     if (w.name == name) {
       if (rows) *rows = w.shape[0];
+      MC_CHECK(w.data, "probe model must be loaded with fp32 weights");
       return w.data;
     }
   return nullptr;

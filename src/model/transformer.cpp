@@ -16,9 +16,34 @@
 #include "kernels/swiglu.h"
 #include "model/lora_apply.h"
 #include "model/weights.h"
+#include "kernels/gemm.h"
 #include "tensor/dtype.h"
 
 namespace mc {
+
+WeightDtype weight_dtype_from_name(const std::string& name) {
+  if (name == "auto") return WeightDtype::Auto;
+  if (name == "f32" || name == "fp32" || name == "float32") return WeightDtype::F32;
+  if (name == "bf16" || name == "bfloat16") return WeightDtype::BF16;
+  throw Error("usage", str("--dtype must be auto, f32 or bf16, got '", name, "'"));
+}
+
+const char* weight_dtype_name(WeightDtype d) {
+  switch (d) {
+    case WeightDtype::Auto: return "auto";
+    case WeightDtype::F32: return "f32";
+    case WeightDtype::BF16: return "bf16";
+  }
+  return "?";
+}
+
+const float* NamedWeight::f32(std::vector<float>& scratch) const {
+  if (data) return data;
+  const int64_t n = shape.numel();
+  scratch.resize(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) scratch[static_cast<size_t>(i)] = bf16_to_f32(bf16[i]);
+  return scratch.data();
+}
 
 // ---------------------------------------------------------------------------------------------------
 // Batches and activations.
@@ -47,10 +72,12 @@ namespace {
 
 const float* or_null(const Tensor& t) { return t.empty() ? nullptr : t.data(); }
 
-/// Copies checkpoint tensors into engine storage, converting to fp32 on the way.
+/// Copies checkpoint tensors into engine storage: fp32 tensors, and matrices in `matrix_dtype` (bf16
+/// checkpoint values are copied as they are; others are converted).
 struct WeightReader {
   const SafetensorsModel& st;
   const std::string& source;
+  WeightDtype matrix_dtype = WeightDtype::F32;
 
   bool has(const std::string& name) const { return st.find(name) != nullptr; }
 
@@ -66,22 +93,60 @@ struct WeightReader {
     convert_to_f32(e->info->dtype, raw.data(), dst, static_cast<size_t>(numel));
   }
 
+  /// Tensor `name` (numel elements expected) as bf16 into dst: bf16 values are copied bit for bit,
+  /// other float dtypes go through fp32 and are rounded to nearest even.
+  void into_bf16(const std::string& name, uint16_t* dst, int64_t numel) const {
+    const SafetensorsModel::Entry* e = st.find(name);
+    if (e && e->info->dtype == Dtype::BF16 && static_cast<int64_t>(e->info->numel()) == numel) {
+      auto raw = e->file->raw(*e->info);
+      std::memcpy(dst, raw.data(), static_cast<size_t>(numel) * sizeof(uint16_t));
+      return;
+    }
+    std::vector<float> tmp(static_cast<size_t>(numel));
+    into(name, tmp.data(), numel);
+    for (int64_t i = 0; i < numel; ++i) dst[i] = f32_to_bf16(tmp[static_cast<size_t>(i)]);
+  }
+
   void load(const std::string& name, Tensor& t, const Shape& shape) const {
     t.resize(shape);
     into(name, t.data(), shape.numel());
   }
 
+  /// Allocates `w` as (rows, cols) in matrix_dtype.
+  void alloc(WeightMatrix& w, int64_t rows, int64_t cols) const {
+    if (matrix_dtype == WeightDtype::BF16) {
+      w.f32 = Tensor();
+      w.bf16.assign(static_cast<size_t>(rows * cols), 0);
+    } else {
+      w.bf16.clear();
+      w.f32.resize({rows, cols});
+    }
+  }
+
+  /// Rows [row0, row0 + rows) of matrix w (cols columns) from tensor `name`.
+  void into_rows(const std::string& name, WeightMatrix& w, int64_t row0, int64_t rows, int64_t cols) const {
+    if (matrix_dtype == WeightDtype::BF16)
+      into_bf16(name, w.bf16.data() + row0 * cols, rows * cols);
+    else
+      into(name, w.f32.data() + row0 * cols, rows * cols);
+  }
+
+  void load(const std::string& name, WeightMatrix& w, int64_t rows, int64_t cols) const {
+    alloc(w, rows, cols);
+    into_rows(name, w, 0, rows, cols);
+  }
+
   /// Stacks the weights (and, when the checkpoint has them, biases) of `modules` row-wise: module i
   /// contributes rows[i] rows of `cols` columns. Biases are all present or all absent.
-  void stack(const std::vector<std::string>& modules, const std::vector<int64_t>& rows, int64_t cols, Tensor& w,
-             Tensor& b) const {
+  void stack(const std::vector<std::string>& modules, const std::vector<int64_t>& rows, int64_t cols,
+             WeightMatrix& w, Tensor& b) const {
     int64_t total = 0;
     for (int64_t r : rows) total += r;
-    w.resize({total, cols});
+    alloc(w, total, cols);
     int64_t off = 0;
     size_t n_bias = 0;
     for (size_t i = 0; i < modules.size(); ++i) {
-      into(modules[i] + ".weight", w.data() + off * cols, rows[i] * cols);
+      into_rows(modules[i] + ".weight", w, off, rows[i], cols);
       off += rows[i];
       n_bias += has(modules[i] + ".bias") ? 1 : 0;
     }
@@ -100,14 +165,14 @@ struct WeightReader {
     }
   }
 
-  void linear(const std::string& module, int64_t out, int64_t in, Tensor& w, Tensor& b) const {
+  void linear(const std::string& module, int64_t out, int64_t in, WeightMatrix& w, Tensor& b) const {
     stack({module}, {out}, in, w, b);
   }
 };
 
 }  // namespace
 
-Model Model::load(const std::string& dir) {
+Model Model::load(const std::string& dir, const LoadOptions& opts) {
   Model m;
   m.config_ = config_load(dir);
   const ModelConfig& c = m.config_;
@@ -126,12 +191,17 @@ Model Model::load(const std::string& dir) {
 
   SafetensorsModel st = SafetensorsModel::open(dir);
   check_weights(c, st, dir);
-  WeightReader r{st, dir};
+  m.weight_dtype_ = opts.weights;
+  if (m.weight_dtype_ == WeightDtype::Auto) {  // the embedding's dtype stands for the checkpoint's matrices
+    const SafetensorsModel::Entry* e = st.find(m.arch_.embed + ".weight");
+    m.weight_dtype_ = e && e->info->dtype == Dtype::BF16 && cpu_has_bf16() ? WeightDtype::BF16 : WeightDtype::F32;
+  }
+  WeightReader r{st, dir, m.weight_dtype_};
   const int64_t D = c.hidden_size, V = c.vocab_size, F = c.ffn_dim, Dq = c.q_dim(), Dkv = c.kv_dim();
   const int64_t Dh = c.head_dim, Lc = c.conv_L_cache;
-  r.load(m.arch_.embed + ".weight", m.embed_, {V, D});
+  r.load(m.arch_.embed + ".weight", m.embed_, V, D);
   r.load(m.arch_.final_norm + ".weight", m.final_norm_, {D});
-  if (!c.tie_word_embeddings) r.load(m.arch_.lm_head + ".weight", m.lm_head_, {V, D});
+  if (!c.tie_word_embeddings) r.load(m.arch_.lm_head + ".weight", m.lm_head_, V, D);
 
   m.layers_.resize(static_cast<size_t>(c.num_hidden_layers));
   for (int64_t il = 0; il < c.num_hidden_layers; ++il) {
@@ -164,17 +234,26 @@ std::vector<NamedWeight> Model::weights() const {
   const int64_t D = c.hidden_size, V = c.vocab_size, F = c.ffn_dim, Dq = c.q_dim(), Dkv = c.kv_dim();
   std::vector<NamedWeight> out;
   auto add = [&](const std::string& name, const float* p, Shape shape) {
-    if (p) out.push_back({name, p, shape});
+    if (p) out.push_back({name, p, shape, nullptr});
   };
-  add(arch_.embed + ".weight", embed_.data(), {V, D});
+  // block `row0 ..` (shape[0] rows) of matrix w
+  auto addm = [&](const std::string& name, const WeightMatrix& w, int64_t row0, Shape shape) {
+    if (w.empty()) return;
+    const int64_t cols = shape[shape.ndim - 1];
+    if (w.f32.empty())
+      out.push_back({name, nullptr, shape, w.bf16.data() + row0 * cols});
+    else
+      out.push_back({name, w.f32.data() + row0 * cols, shape, nullptr});
+  };
+  addm(arch_.embed + ".weight", embed_, 0, {V, D});
   for (size_t il = 0; il < layers_.size(); ++il) {
     const LayerSpec& s = arch_.layers[il];
     const LayerWeights& w = layers_[il];
     add(s.mixer_norm + ".weight", w.mixer_norm.data(), {D});
     if (s.mixer == MixerKind::Attention) {
-      add(s.q_proj + ".weight", w.w_qkv.data(), {Dq, D});
-      add(s.k_proj + ".weight", w.w_qkv.data() + Dq * D, {Dkv, D});
-      add(s.v_proj + ".weight", w.w_qkv.data() + (Dq + Dkv) * D, {Dkv, D});
+      addm(s.q_proj + ".weight", w.w_qkv, 0, {Dq, D});
+      addm(s.k_proj + ".weight", w.w_qkv, Dq, {Dkv, D});
+      addm(s.v_proj + ".weight", w.w_qkv, Dq + Dkv, {Dkv, D});
       if (!w.b_qkv.empty()) {
         add(s.q_proj + ".bias", w.b_qkv.data(), {Dq});
         add(s.k_proj + ".bias", w.b_qkv.data() + Dq, {Dkv});
@@ -184,28 +263,28 @@ std::vector<NamedWeight> Model::weights() const {
         add(s.q_norm + ".weight", w.q_norm.data(), {c.head_dim});
         add(s.k_norm + ".weight", w.k_norm.data(), {c.head_dim});
       }
-      add(s.o_proj + ".weight", w.w_o.data(), {D, Dq});
+      addm(s.o_proj + ".weight", w.w_o, 0, {D, Dq});
       if (!w.b_o.empty()) add(s.o_proj + ".bias", w.b_o.data(), {D});
     } else {
-      add(s.conv_in + ".weight", w.w_conv_in.data(), {3 * D, D});
+      addm(s.conv_in + ".weight", w.w_conv_in, 0, {3 * D, D});
       if (!w.b_conv_in.empty()) add(s.conv_in + ".bias", w.b_conv_in.data(), {3 * D});
       add(s.conv_kernel + ".weight", w.conv_kernel.data(), {D, 1, c.conv_L_cache});
       if (!w.conv_bias.empty()) add(s.conv_kernel + ".bias", w.conv_bias.data(), {D});
-      add(s.conv_out + ".weight", w.w_o.data(), {D, D});
+      addm(s.conv_out + ".weight", w.w_o, 0, {D, D});
       if (!w.b_o.empty()) add(s.conv_out + ".bias", w.b_o.data(), {D});
     }
     add(s.ffn_norm + ".weight", w.ffn_norm.data(), {D});
-    add(s.gate + ".weight", w.w_gate_up.data(), {F, D});
-    add(s.up + ".weight", w.w_gate_up.data() + F * D, {F, D});
+    addm(s.gate + ".weight", w.w_gate_up, 0, {F, D});
+    addm(s.up + ".weight", w.w_gate_up, F, {F, D});
     if (!w.b_gate_up.empty()) {
       add(s.gate + ".bias", w.b_gate_up.data(), {F});
       add(s.up + ".bias", w.b_gate_up.data() + F, {F});
     }
-    add(s.down + ".weight", w.w_down.data(), {D, F});
+    addm(s.down + ".weight", w.w_down, 0, {D, F});
     if (!w.b_down.empty()) add(s.down + ".bias", w.b_down.data(), {D});
   }
   add(arch_.final_norm + ".weight", final_norm_.data(), {D});
-  if (!lm_head_.empty()) add(arch_.lm_head + ".weight", lm_head_.data(), {V, D});
+  addm(arch_.lm_head + ".weight", lm_head_, 0, {V, D});
   return out;
 }
 
@@ -258,7 +337,7 @@ void Model::layer_forward(int64_t il, const float* inp, LayerActs& a, const Toke
   if (s.mixer == MixerKind::Attention) {
     const int64_t QKV = Dq + 2 * Dkv;
     a.qkv.resize({N, QKV});
-    linear_forward(a.qkv.data(), a.norm1.data(), w.w_qkv.data(), or_null(w.b_qkv), N, D, QKV);
+    linear_forward(a.qkv.data(), a.norm1.data(), w.w_qkv.view(), or_null(w.b_qkv), N, D, QKV);
     lora(LoraSite::Q, a.qkv.data(), QKV, a.norm1.data(), 0);
     lora(LoraSite::K, a.qkv.data(), QKV, a.norm1.data(), Dq);
     lora(LoraSite::V, a.qkv.data(), QKV, a.norm1.data(), Dq + Dkv);
@@ -303,12 +382,12 @@ void Model::layer_forward(int64_t il, const float* inp, LayerActs& a, const Toke
       attention_forward(a.att.data() + off * Dq, a.lse.data() + off * H, a.q.data() + off * Dq, kp, vp, T, Tk, H, Hkv,
                         Dh, scale, s.window);
     }
-    linear_forward(a.mix.data(), a.att.data(), w.w_o.data(), or_null(w.b_o), N, Dq, D);
+    linear_forward(a.mix.data(), a.att.data(), w.w_o.view(), or_null(w.b_o), N, Dq, D);
     lora(LoraSite::O, a.mix.data(), D, a.att.data(), 0);
   } else {
     const int64_t Lc = c.conv_L_cache;
     a.bcx.resize({N, 3 * D});
-    linear_forward(a.bcx.data(), a.norm1.data(), w.w_conv_in.data(), or_null(w.b_conv_in), N, D, 3 * D);
+    linear_forward(a.bcx.data(), a.norm1.data(), w.w_conv_in.view(), or_null(w.b_conv_in), N, D, 3 * D);
     lora(LoraSite::ConvIn, a.bcx.data(), 3 * D, a.norm1.data(), 0);
     a.bx.resize({N, D});
     a.conv.resize({N, D});
@@ -321,7 +400,7 @@ void Model::layer_forward(int64_t il, const float* inp, LayerActs& a, const Toke
                          a.bcx.data() + off * 3 * D, state, w.conv_kernel.data(), or_null(w.conv_bias), T, D, Lc);
       if (cache) short_conv_state_update(state, a.bx.data() + off * D, T, D, Lc);
     }
-    linear_forward(a.mix.data(), a.y.data(), w.w_o.data(), or_null(w.b_o), N, D, D);
+    linear_forward(a.mix.data(), a.y.data(), w.w_o.view(), or_null(w.b_o), N, D, D);
     lora(LoraSite::ConvOut, a.mix.data(), D, a.y.data(), 0);
   }
 
@@ -331,13 +410,13 @@ void Model::layer_forward(int64_t il, const float* inp, LayerActs& a, const Toke
   a.rstd2.resize({N});
   rms_norm_forward(a.norm2.data(), a.rstd2.data(), a.res1.data(), w.ffn_norm.data(), N, D, eps);
   a.gate_up.resize({N, 2 * F});
-  linear_forward(a.gate_up.data(), a.norm2.data(), w.w_gate_up.data(), or_null(w.b_gate_up), N, D, 2 * F);
+  linear_forward(a.gate_up.data(), a.norm2.data(), w.w_gate_up.view(), or_null(w.b_gate_up), N, D, 2 * F);
   lora(LoraSite::Gate, a.gate_up.data(), 2 * F, a.norm2.data(), 0);
   lora(LoraSite::Up, a.gate_up.data(), 2 * F, a.norm2.data(), F);
   a.act.resize({N, F});
   swiglu_forward(a.act.data(), a.gate_up.data(), N, F);
   a.ffn.resize({N, D});
-  linear_forward(a.ffn.data(), a.act.data(), w.w_down.data(), or_null(w.b_down), N, F, D);
+  linear_forward(a.ffn.data(), a.act.data(), w.w_down.view(), or_null(w.b_down), N, F, D);
   lora(LoraSite::Down, a.ffn.data(), D, a.act.data(), 0);
   a.out.resize({N, D});
   residual_forward(a.out.data(), a.res1.data(), a.ffn.data(), N * D);
@@ -373,7 +452,7 @@ void Model::forward(const TokenBatch& batch, Activations& acts, const ForwardOpt
   rope_cos_sin(acts.rope_cos.data(), acts.rope_sin.data(), acts.pos.data(), rope_inv_freq_.data(), N, half);
 
   acts.embed.resize({N, D});
-  embedding_forward(acts.embed.data(), batch.tokens.data(), embed_.data(), N, D, V);
+  embedding_forward(acts.embed.data(), batch.tokens.data(), embed_.view(), N, D, V);
 
   const bool keep = opts.keep_acts, capture = opts.capture_hidden || opts.keep_acts;
   acts.kept = keep;
@@ -398,7 +477,7 @@ void Model::forward(const TokenBatch& batch, Activations& acts, const ForwardOpt
   rms_norm_forward(acts.final_norm.data(), acts.final_rstd.data(), x, final_norm_.data(), N, D,
                    static_cast<float>(c.rms_norm_eps));
 
-  const float* head = this->head();
+  const WeightView head = this->head();
   switch (opts.logits) {
     case LogitsMode::All:
       acts.logits.resize({N, V});

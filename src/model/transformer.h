@@ -1,4 +1,5 @@
-// The transformer engine's model: weights loaded from a Hugging Face directory into fp32, and an explicit
+// The transformer engine's model: weights loaded from a Hugging Face directory (the large matrices in
+// fp32, or kept in bf16 for oneDNN's bf16 GEMM: LoadOptions), and an explicit
 // forward pass (llm.c style) over a batch of token sequences that writes every intermediate the backward
 // pass will need into per-layer activation structs. Mirrors transformers 5.23's LlamaForCausalLM,
 // MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM and Lfm2ForCausalLM (eager attention, fp32);
@@ -17,10 +18,36 @@
 #include "model/arch/arch.h"
 #include "model/config.h"
 #include "model/lora.h"
+#include "kernels/linear.h"
 #include "model/lora_apply.h"
 #include "tensor/tensor.h"
 
 namespace mc {
+
+/// How the model keeps its large matrices (projections, embeddings, lm_head). Norms, biases and conv
+/// kernels are always fp32; activations, LoRA and all other arithmetic are fp32 either way.
+///   F32  — exact reference mode: every GEMM in fp32 (OpenBLAS), logits equal transformers' fp32 ones.
+///   BF16 — weights in bf16 (converted with round-to-nearest-even if the checkpoint is not bf16),
+///          GEMM inputs rounded to bf16, fp32 accumulation (oneDNN): ~2× the GEMM rate, half the memory.
+///   Auto — BF16 when the checkpoint's matrices are bf16 and the CPU has AVX512-BF16, else F32.
+enum class WeightDtype { Auto, F32, BF16 };
+
+/// "auto" / "f32" / "bf16" (the CLI's --dtype); throws mc::Error("usage", ...) for anything else.
+WeightDtype weight_dtype_from_name(const std::string& name);
+const char* weight_dtype_name(WeightDtype d);
+
+struct LoadOptions {
+  WeightDtype weights = WeightDtype::F32;
+};
+
+/// A large weight matrix in the dtype the model keeps it: exactly one of the two is non-empty (both
+/// empty = absent weight).
+struct WeightMatrix {
+  Tensor                f32;   // (rows, cols)
+  std::vector<uint16_t> bf16;  // rows·cols values
+  bool       empty() const { return f32.empty() && bf16.empty(); }
+  WeightView view() const { return f32.empty() ? WeightView::of_bf16(bf16.data()) : WeightView(f32.data()); }
+};
 
 /// Token sequences of one forward pass, back to back: sequence b is tokens[offsets[b], offsets[b+1]).
 struct TokenBatch {
@@ -34,26 +61,26 @@ struct TokenBatch {
   int64_t seq_len(int64_t b) const { return offsets[static_cast<size_t>(b + 1)] - offsets[static_cast<size_t>(b)]; }
 };
 
-/// One decoder layer's weights in fp32, HF (out, in) layout. Projections that read the same input are
+/// One decoder layer's weights, HF (out, in) layout. Projections that read the same input are
 /// stacked row-wise into one matrix so they run as one GEMM; each HF weight stays a contiguous block of
 /// rows (Model::weights() lists the blocks by their HF names). Empty tensors are absent weights.
 struct LayerWeights {
-  Tensor mixer_norm;   // (D)            input_layernorm / operator_norm
-  Tensor w_qkv;        // (Dq + 2Dkv, D) rows q_proj | k_proj | v_proj            (attention)
-  Tensor b_qkv;        // (Dq + 2Dkv)    their biases, or empty
-  Tensor q_norm;       // (Dh)           per-head RMSNorm weights, or empty
-  Tensor k_norm;       // (Dh)
-  Tensor w_conv_in;    // (3D, D)        LFM2 conv.in_proj, rows B | C | x         (short conv)
-  Tensor b_conv_in;    // (3D) or empty
-  Tensor conv_kernel;  // (D, Lc)        conv.conv.weight (D, 1, Lc) squeezed
-  Tensor conv_bias;    // (D) or empty
-  Tensor w_o;          // (D, Dq) o_proj / out_proj; (D, D) conv.out_proj
-  Tensor b_o;          // (D) or empty
-  Tensor ffn_norm;     // (D)            post_attention_layernorm / ffn_norm
-  Tensor w_gate_up;    // (2F, D)        rows gate | up
-  Tensor b_gate_up;    // (2F) or empty
-  Tensor w_down;       // (D, F)
-  Tensor b_down;       // (D) or empty
+  Tensor       mixer_norm;   // (D)            input_layernorm / operator_norm
+  WeightMatrix w_qkv;        // (Dq + 2Dkv, D) rows q_proj | k_proj | v_proj            (attention)
+  Tensor       b_qkv;        // (Dq + 2Dkv)    their biases, or empty
+  Tensor       q_norm;       // (Dh)           per-head RMSNorm weights, or empty
+  Tensor       k_norm;       // (Dh)
+  WeightMatrix w_conv_in;    // (3D, D)        LFM2 conv.in_proj, rows B | C | x         (short conv)
+  Tensor       b_conv_in;    // (3D) or empty
+  Tensor       conv_kernel;  // (D, Lc)        conv.conv.weight (D, 1, Lc) squeezed
+  Tensor       conv_bias;    // (D) or empty
+  WeightMatrix w_o;          // (D, Dq) o_proj / out_proj; (D, D) conv.out_proj
+  Tensor       b_o;          // (D) or empty
+  Tensor       ffn_norm;     // (D)            post_attention_layernorm / ffn_norm
+  WeightMatrix w_gate_up;    // (2F, D)        rows gate | up
+  Tensor       b_gate_up;    // (2F) or empty
+  WeightMatrix w_down;       // (D, F)
+  Tensor       b_down;       // (D) or empty
 };
 
 /// What one decoder layer's forward computes, kept for the backward pass. Shapes for N batch tokens;
@@ -150,18 +177,24 @@ struct KvCache {
   int64_t n_seq() const { return static_cast<int64_t>(length.size()); }
 };
 
-/// One HF tensor as the engine stores it: a view into the (possibly fused) fp32 storage.
+/// One HF tensor as the engine stores it: a view into the (possibly fused) storage, fp32 or bf16.
 struct NamedWeight {
-  std::string  name;   // HF name, e.g. "model.layers.0.self_attn.q_proj.weight"
-  const float* data;
-  Shape        shape;  // PyTorch order, as in the checkpoint (conv.conv.weight is (D, 1, Lc))
+  std::string     name;            // HF name, e.g. "model.layers.0.self_attn.q_proj.weight"
+  const float*    data = nullptr;  // fp32 values, or null when the tensor is kept in bf16
+  Shape           shape;           // PyTorch order, as in the checkpoint (conv.conv.weight is (D, 1, Lc))
+  const uint16_t* bf16 = nullptr;  // bf16 values when data is null
+  /// The values in fp32: `data` itself, or the bf16 values widened (exactly) into `scratch`.
+  const float* f32(std::vector<float>& scratch) const;
 };
 
 class Model {
  public:
   /// Loads config.json and the safetensors weights of an HF model directory. Throws mc::Error on an
   /// unsupported architecture or rope type, and on missing or mis-shaped tensors (model/weights.h).
-  static Model load(const std::string& dir);
+  static Model load(const std::string& dir, const LoadOptions& opts = {});
+
+  /// The dtype the large matrices are kept in (F32 or BF16; never Auto).
+  WeightDtype weight_dtype() const { return weight_dtype_; }
 
   const ModelConfig& config() const { return config_; }
   const ArchSpec& arch() const { return arch_; }
@@ -195,7 +228,7 @@ class Model {
   void layer_backward(int64_t il, const float* inp, const LayerActs& a, const TokenBatch& batch,
                       const Activations& acts, const ForwardOptions& opts, LoraGrads& grads,
                       BackwardScratch& ws) const;
-  const float* head() const { return lm_head_.empty() ? embed_.data() : lm_head_.data(); }
+  WeightView head() const { return lm_head_.empty() ? embed_.view() : lm_head_.view(); }
   /// Cross-entropy of the positions with a target, 64 rows of logits at a time; with dnorm (N, D), also
   /// ∂(Σ dscale·loss)/∂final_norm (zero at positions without a target).
   void loss_head(const Activations& acts, const int32_t* targets, const float* dscale, float* losses, float* dnorm,
@@ -204,9 +237,10 @@ class Model {
   ModelConfig               config_;
   ArchSpec                  arch_;
   std::vector<float>        rope_inv_freq_;  // (Dh/2)
-  Tensor                    embed_;          // (V, D)
+  WeightDtype               weight_dtype_ = WeightDtype::F32;
+  WeightMatrix              embed_;          // (V, D)
   Tensor                    final_norm_;     // (D)
-  Tensor                    lm_head_;        // (V, D); empty when tied to embed_
+  WeightMatrix              lm_head_;        // (V, D); empty when tied to embed_
   std::vector<LayerWeights> layers_;
 };
 

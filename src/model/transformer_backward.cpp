@@ -68,7 +68,7 @@ void Model::loss_head(const Activations& acts, const int32_t* targets, const flo
     cross_entropy_forward_backward(lc.data(), dnorm ? ws.logits.data() : nullptr, ws.logits.data(), tg.data(),
                                    dnorm ? sc.data() : nullptr, n, V);
     // dxin (n, D) = dlogits (n, V) · head (V, D)
-    if (dnorm) linear_backward_input(dxin.data(), ws.logits.data(), head(), n, D, V, false);
+    if (dnorm) linear_backward_input(dxin.data(), ws.logits.data(), head(), n, D, V);
     for (int64_t i = 0; i < n; ++i) {
       const int64_t row = ws.rows[static_cast<size_t>(r0 + i)];
       losses[row] = lc[static_cast<size_t>(i)];
@@ -139,12 +139,12 @@ void Model::layer_backward(int64_t il, const float* inp, const LayerActs& a, con
 
   // ---- MLP: out = res1 + down(swiglu(gate_up(norm2)))
   ws.dffn_in.resize({N, F});
-  linear_backward_input(ws.dffn_in.data(), dx, w.w_down.data(), N, F, D, false);  // ∂L/∂act
+  linear_backward_input(ws.dffn_in.data(), dx, w.w_down.view(), N, F, D);  // ∂L/∂act
   lora(LoraSite::Down, dx, D, a.act.data(), 0, ws.dffn_in.data());
   ws.dgate_up.resize({N, 2 * F});
   swiglu_backward(ws.dgate_up.data(), ws.dffn_in.data(), a.gate_up.data(), N, F);
   ws.dnorm.resize({N, D});
-  linear_backward_input(ws.dnorm.data(), ws.dgate_up.data(), w.w_gate_up.data(), N, D, 2 * F, false);
+  linear_backward_input(ws.dnorm.data(), ws.dgate_up.data(), w.w_gate_up.view(), N, D, 2 * F);
   lora(LoraSite::Gate, ws.dgate_up.data(), 2 * F, a.norm2.data(), 0, ws.dnorm.data());
   lora(LoraSite::Up, ws.dgate_up.data(), 2 * F, a.norm2.data(), F, ws.dnorm.data());
   rms_norm_backward(dx, ws.dnorm.data(), a.res1.data(), w.ffn_norm.data(), a.rstd2.data(), N, D, true);
@@ -153,7 +153,7 @@ void Model::layer_backward(int64_t il, const float* inp, const LayerActs& a, con
   if (s.mixer == MixerKind::Attention) {
     const int64_t QKV = Dq + 2 * Dkv;
     ws.dmix_in.resize({N, Dq});
-    linear_backward_input(ws.dmix_in.data(), dx, w.w_o.data(), N, Dq, D, false);  // ∂L/∂att
+    linear_backward_input(ws.dmix_in.data(), dx, w.w_o.view(), N, Dq, D);  // ∂L/∂att
     lora(LoraSite::O, dx, D, a.att.data(), 0, ws.dmix_in.data());
     ws.dq.resize({N, H, Dh});
     ws.dk.resize({N, Hkv, Dh});
@@ -187,14 +187,14 @@ void Model::layer_backward(int64_t il, const float* inp, const LayerActs& a, con
       std::memcpy(row + Dq, ws.dk.data() + n * Dkv, static_cast<size_t>(Dkv) * sizeof(float));
       std::memcpy(row + Dq + Dkv, ws.dv.data() + n * Dkv, static_cast<size_t>(Dkv) * sizeof(float));
     }
-    linear_backward_input(ws.dnorm.data(), ws.dqkv.data(), w.w_qkv.data(), N, D, QKV, false);
+    linear_backward_input(ws.dnorm.data(), ws.dqkv.data(), w.w_qkv.view(), N, D, QKV);
     lora(LoraSite::Q, ws.dqkv.data(), QKV, a.norm1.data(), 0, ws.dnorm.data());
     lora(LoraSite::K, ws.dqkv.data(), QKV, a.norm1.data(), Dq, ws.dnorm.data());
     lora(LoraSite::V, ws.dqkv.data(), QKV, a.norm1.data(), Dq + Dkv, ws.dnorm.data());
   } else {
     const int64_t Lc = c.conv_L_cache;
     ws.dmix_in.resize({N, D});
-    linear_backward_input(ws.dmix_in.data(), dx, w.w_o.data(), N, D, D, false);  // ∂L/∂y
+    linear_backward_input(ws.dmix_in.data(), dx, w.w_o.view(), N, D, D);  // ∂L/∂y
     lora(LoraSite::ConvOut, dx, D, a.y.data(), 0, ws.dmix_in.data());
     ws.dqkv.resize({N, 3 * D});
     for (int64_t b = 0; b < B; ++b) {
@@ -204,7 +204,7 @@ void Model::layer_backward(int64_t il, const float* inp, const LayerActs& a, con
                           a.bcx.data() + off * 3 * D, a.bx.data() + off * D, a.conv.data() + off * D,
                           w.conv_kernel.data(), T, D, Lc);
     }
-    linear_backward_input(ws.dnorm.data(), ws.dqkv.data(), w.w_conv_in.data(), N, D, 3 * D, false);
+    linear_backward_input(ws.dnorm.data(), ws.dqkv.data(), w.w_conv_in.view(), N, D, 3 * D);
     lora(LoraSite::ConvIn, ws.dqkv.data(), 3 * D, a.norm1.data(), 0, ws.dnorm.data());
   }
   // dx = ∂L/∂res1 + mixer_norm backward: ∂L/∂inp

@@ -319,7 +319,8 @@ double readout_erank(const Model& model) {
     const bool readout = model.config().tie_word_embeddings ? w.name == model.arch().embed + ".weight"
                                                             : w.name == model.arch().lm_head + ".weight";
     if (!readout) continue;
-    std::vector<double> s = geometry::singular_values(geometry::MatrixViewF(w.data, w.shape[0], w.shape[1]),
+    std::vector<float> scratch;
+    std::vector<double> s = geometry::singular_values(geometry::MatrixViewF(w.f32(scratch), w.shape[0], w.shape[1]),
                                                       geometry::SvdPrecision::Single);
     return geometry::shannon_effective_rank(s, geometry::ErankWeights::Energy);
   }
@@ -360,7 +361,7 @@ OrderedJson run_derived(const DerivedConfig& cfg, int& exit_code) {
   if (cfg.seq_length && *cfg.seq_length < 2) throw Error("train", "--seq-length must be at least 2");
 
   // ---- inputs: model, tokenizer, data, hashes, seed
-  Model model = Model::load(cfg.model_dir);
+  Model model = Model::load(cfg.model_dir, {cfg.weight_dtype});
   const ModelConfig& mcfg = model.config();
   ModelTokenizerBundle bundle = ModelTokenizerBundle::load(cfg.model_dir);
   const std::string mhash = model_hash(cfg.model_dir);
@@ -821,7 +822,8 @@ OrderedJson run_derived(const DerivedConfig& cfg, int& exit_code) {
                  {"eval_data", cfg.eval_data_path.empty() ? OrderedJson(nullptr) : OrderedJson(cfg.eval_data_path)},
                  {"retention_data", cfg.retention_data_path.empty() ? OrderedJson(nullptr)
                                                                     : OrderedJson(cfg.retention_data_path)},
-                 {"seq_length", seq.seq_length}, {"seed", seed.seed}, {"seed_source", seed.source}};
+                 {"seq_length", seq.seq_length}, {"seed", seed.seed}, {"seed_source", seed.source},
+                 {"dtype", weight_dtype_name(model.weight_dtype())}};
 
   if (cfg.save) {
     if (metrics) std::fclose(metrics);

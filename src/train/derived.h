@@ -18,6 +18,8 @@
 
 #include "core/json.h"
 
+#include "model/transformer.h"
+
 namespace mc::train {
 
 struct DerivedConfig {
@@ -36,6 +38,7 @@ struct DerivedConfig {
   bool progress = true;
   bool geometry_cache = true;
   std::string geometry_cache_dir;   // empty: the default cache
+  WeightDtype weight_dtype = WeightDtype::Auto;  // how the base weights are kept and multiplied (--dtype)
   /// Testing and validate-derived: keep this fraction of the training records (seeded subsample) and
   /// cap the number of optimizer steps (0: no cap besides the rules). Not user knobs of `mc train run`.
   double   data_fraction = 1.0;

@@ -1,6 +1,8 @@
 // Candidate discovery, per-matrix spectra, the worker pool and the cache round trip of plan_geometry.h.
 #include "train/plan_geometry.h"
 
+#include "tensor/dtype.h"
+
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
@@ -14,6 +16,7 @@
 #include "core/sha256.h"
 #include "kernels/gemm.h"
 #include "model/transformer.h"
+#include "tensor/dtype.h"
 #include "train/plan_geometry_cache.h"
 
 namespace mc::train {
@@ -85,7 +88,7 @@ std::vector<GeometryCandidate> geometry_candidates(const Model& model) {
       if (it == by_name.end()) continue;  // absent in this layer
       const NamedWeight& w = *it->second;
       if (w.shape.ndim != 2) continue;
-      out.push_back({w.name, *path, static_cast<int64_t>(il), role, w.data, w.shape[0], w.shape[1]});
+      out.push_back({w.name, *path, static_cast<int64_t>(il), role, w.data, w.shape[0], w.shape[1], w.bf16});
     }
   }
   return out;
@@ -105,6 +108,13 @@ ModuleGeometry module_geometry(const GeometryCandidate& c, int64_t exact_max_dim
   // σ(W) = σ(Wᵀ): LAPACK reads our row-major (m, n) buffer as the column-major (n, m) matrix, and
   // gesdd is ~2.7× faster on tall than on wide input (measured in model/capacity.cpp), so a tall W is
   // transposed first. Shapes in the geometry stay (m, n).
+  std::vector<float> widened;  // bf16 weights widened exactly: the spectrum of the values the model uses
+  const float* data = c.data;
+  if (!data) {
+    widened.resize(static_cast<size_t>(c.m * c.n));
+    for (int64_t i = 0; i < c.m * c.n; ++i) widened[static_cast<size_t>(i)] = bf16_to_f32(c.bf16[i]);
+    data = widened.data();
+  }
   geometry::SpectrumEstimate e;
   if (c.m > c.n) {
     std::vector<float> wt(static_cast<size_t>(c.m * c.n));  // (n, m)
@@ -112,10 +122,10 @@ ModuleGeometry module_geometry(const GeometryCandidate& c, int64_t exact_max_dim
       for (int64_t j0 = 0; j0 < c.n; j0 += kTransposeBlock)
         for (int64_t i = i0; i < std::min(c.m, i0 + kTransposeBlock); ++i)
           for (int64_t j = j0; j < std::min(c.n, j0 + kTransposeBlock); ++j)
-            wt[static_cast<size_t>(j * c.m + i)] = c.data[i * c.n + j];
+            wt[static_cast<size_t>(j * c.m + i)] = data[i * c.n + j];
     e = geometry::spectrum_estimate(geometry::MatrixViewF(wt.data(), c.n, c.m), so);
   } else {
-    e = geometry::spectrum_estimate(geometry::MatrixViewF(c.data, c.m, c.n), so);
+    e = geometry::spectrum_estimate(geometry::MatrixViewF(data, c.m, c.n), so);
   }
   ModuleGeometry g;
   g.name = c.name;

@@ -38,8 +38,9 @@ struct GeometryCandidate {
   std::string  module;  // HF module path (name without ".weight"), what LoRA addresses
   int64_t      layer = -1;
   ProjRole     role = ProjRole::Q;
-  const float* data = nullptr;  // (m, n) row-major
+  const float* data = nullptr;  // (m, n) row-major fp32, or null when the model keeps it in bf16:
   int64_t      m = 0, n = 0;    // (out, in)
+  const uint16_t* bf16 = nullptr;  // (m, n) row-major bf16 when data is null
 };
 
 /// Every candidate of `model`, by layer, then in ProjRole order.

@@ -144,6 +144,7 @@ OrderedJson research_config_json(const ResearchConfig& c) {
   j["eval_interval"] = c.eval_interval;
   j["checkpoint_every"] = c.checkpoint_every;
   j["gradient_checkpointing"] = c.checkpointing;
+  j["dtype"] = weight_dtype_name(c.weight_dtype);
   j["resume"] = c.resume;
   j["force"] = c.force;
   return j;
@@ -163,7 +164,7 @@ OrderedJson run_research(const ResearchConfig& cfg) {
   }
 
   // ---- everything that can fail on bad input happens before the output directory is touched
-  Model model = Model::load(cfg.model_dir);
+  Model model = Model::load(cfg.model_dir, {cfg.weight_dtype});
   const ModelConfig& mc = model.config();
   if (!cfg.seq_length_explicit && mc.max_position_embeddings > 0 && cfg.seq_length > mc.max_position_embeddings) {
     ResearchConfig capped = cfg;  // the default length never exceeds the model's context
@@ -193,7 +194,8 @@ OrderedJson run_research(const ResearchConfig& cfg) {
     }
     train.examples = std::move(kept);
   }
-  ResearchConfig run_cfg = cfg;  // with the gradient-checkpointing choice resolved
+  ResearchConfig run_cfg = cfg;  // with the gradient-checkpointing and dtype choices resolved
+  run_cfg.weight_dtype = model.weight_dtype();
   if (cfg.checkpointing_auto) run_cfg.checkpointing = checkpointing_needed(mc, cfg.batch_size * cfg.seq_length);
   std::vector<std::string> modules = lora_target_modules(model.arch(), mc, cfg.targets);
   std::vector<LoraModuleSpec> specs;

@@ -20,6 +20,7 @@
 
 #include "core/json.h"
 #include "model/lora_io.h"
+#include "model/transformer.h"
 #include "train/optimizer.h"
 #include "train/schedule.h"
 
@@ -52,6 +53,7 @@ struct ResearchConfig {
   double      max_grad_norm = 1.0; // 0 disables clipping
   bool        checkpointing = true;  // gradient checkpointing (recompute layers in backward)
   bool        checkpointing_auto = false;  // decide from the activation memory (step.h checkpointing_needed)
+  WeightDtype weight_dtype = WeightDtype::Auto;  // how the base weights are kept and multiplied (--dtype)
   bool        resume = false;
   bool        force = false;
   bool        progress = true;
