@@ -31,6 +31,9 @@ def main():
     ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--seq", type=int, default=512)
     ap.add_argument("--attn", default="sdpa", choices=["sdpa", "eager"])
+    ap.add_argument("--amp-bf16", action="store_true",
+                    help="torch.autocast('cpu', bfloat16): bf16 matmuls, fp32 weights/LoRA/optimizer (PyTorch's "
+                         "counterpart of mc --dtype bf16)")
     ap.add_argument("--grad-ckpt", action="store_true")
     ap.add_argument("--lr", type=float, default=2e-4)
     a = ap.parse_args()
@@ -73,7 +76,8 @@ def main():
     for i, x in enumerate(batches):
         t0 = time.perf_counter()
         c0 = time.process_time()
-        loss = model(input_ids=x, labels=x).loss
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=a.amp_bf16):
+            loss = model(input_ids=x, labels=x).loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
@@ -89,6 +93,7 @@ def main():
     tokens = a.batch * a.seq
     print(json.dumps({
         "impl": "pytorch+peft", "torch": torch.__version__, "attn": a.attn, "gradient_checkpointing": a.grad_ckpt,
+        "amp_bf16": a.amp_bf16,
         "threads": a.threads, "batch": a.batch, "seq": a.seq, "n_trainable_params": n_trainable,
         "timed_steps": len(times), "step_seconds": [round(t, 4) for t in times],
         "median_step_seconds": med, "tokens_per_second": tokens / med,

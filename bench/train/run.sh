@@ -1,12 +1,13 @@
 #!/bin/bash
 # Training-throughput benchmark (issue #5): mc train run-research vs PyTorch + PEFT on the same model, the same
 # 512-token examples and the same shapes (batch 4, seq 512, LoRA r 8 / alpha 16 on q,k,v,o,gate,up,down, dropout 0,
-# AdamW lr 2e-4, clip 1.0, fp32), on 1 and 2 threads, all in one invocation so the ratios compare like with like.
+# AdamW lr 2e-4, clip 1.0; fp32, and mc's bf16 weights/GEMMs), on 1 and 2 threads, all in one invocation so the ratios compare like with like.
 #
 #   bench/train/run.sh [MODEL_DIR]
 # Env: K (timed steps, default 3; every run does K+1 steps, the first is the warm-up),
 #      THREADS_LIST (default "1 2"), ATTN_LIST (PyTorch attention implementations, default "sdpa"; "sdpa eager"
 #      runs both and the faster one is the reference), TORCH_GC=1 (also run PyTorch with gradient checkpointing),
+#      MC_DTYPES (mc --dtype values, default "f32 bf16"), TORCH_AMP=1 (also run PyTorch under bf16 autocast),
 #      REPS (default 1: repeat the whole set of runs for each thread count, interleaved, to spread other load),
 #      PY (default /work/tools-venv/bin/python), MC (default build/mc), WORK (default /tmp/mc_bench_train).
 # mc is not built here: MC is copied into WORK first so a parallel rebuild cannot swap the binary mid-run.
@@ -18,6 +19,8 @@ K=${K:-3}
 THREADS_LIST=${THREADS_LIST:-"1 2"}
 ATTN_LIST=${ATTN_LIST:-sdpa}
 TORCH_GC=${TORCH_GC:-0}
+TORCH_AMP=${TORCH_AMP:-0}
+MC_DTYPES=${MC_DTYPES:-"f32 bf16"}
 REPS=${REPS:-1}
 PY=${PY:-/work/tools-venv/bin/python}
 MC=${MC:-build/mc}
@@ -57,11 +60,18 @@ for th in $THREADS_LIST; do
       timed "torch_${attn1}_gc_r${rep}_t$th" "$PY" bench/train/bench_peft.py --model "$MODEL" --data "$DATA" \
         --threads "$th" --steps "$K" --warmup 1 --attn "$attn1" --grad-ckpt
     fi
-    for gc in ckpt nockpt; do
-      extra=(); [ $gc = nockpt ] && extra=(--no-gradient-checkpointing)
-      timed "mc_${gc}_r${rep}_t$th" "$WORK/mc" train run-research -m "$MODEL" -d "$DATA" \
-        -o "$WORK/mc_${gc}_r${rep}_t$th.out" --force --steps "$STEPS" --batch-size 4 --seq-length 512 \
-        --targets "$TARGETS" --dropout 0 --threads "$th" --json --quiet "${extra[@]}"
+    if [ "$TORCH_AMP" = 1 ]; then
+      attn1=${ATTN_LIST%% *}
+      timed "torch_${attn1}_amp_r${rep}_t$th" "$PY" bench/train/bench_peft.py --model "$MODEL" --data "$DATA" \
+        --threads "$th" --steps "$K" --warmup 1 --attn "$attn1" --amp-bf16
+    fi
+    for dt in $MC_DTYPES; do
+      for gc in ckpt nockpt; do
+        extra=(--gradient-checkpointing on); [ $gc = nockpt ] && extra=(--gradient-checkpointing off)
+        timed "mc_${dt}_${gc}_r${rep}_t$th" "$WORK/mc" train run-research -m "$MODEL" -d "$DATA" \
+          -o "$WORK/mc_${dt}_${gc}_r${rep}_t$th.out" --force --steps "$STEPS" --batch-size 4 --seq-length 512 \
+          --targets "$TARGETS" --dropout 0 --threads "$th" --dtype "$dt" --json --quiet "${extra[@]}"
+      done
     done
   done
 done

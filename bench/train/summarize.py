@@ -51,8 +51,10 @@ def main():
         r = {"cpu_pct": 100.0 * cpu / wall}
         if cfg.startswith("torch"):
             tok = d["batch"] * d["seq"]
-            r.update(label=f"PyTorch+PEFT {d['attn']}" + (", grad ckpt" if d["gradient_checkpointing"] else ""),
-                     gc=d["gradient_checkpointing"], timed=d["step_seconds"], tok=tok, overall=None)
+            r.update(label=f"PyTorch+PEFT {d['attn']}" + (", grad ckpt" if d["gradient_checkpointing"] else "")
+                     + (", bf16 autocast" if d.get("amp_bf16") else ""),
+                     gc=d["gradient_checkpointing"], timed=d["step_seconds"], tok=tok, overall=None,
+                     amp=bool(d.get("amp_bf16")))
             if "step_cpu_seconds_all" in d:
                 r.update(cpu_tok=tok * len(d["step_cpu_seconds_all"]), cpu_s=sum(d["step_cpu_seconds_all"]))
         else:
@@ -60,7 +62,8 @@ def main():
             m = [x for x in m if "tokens_per_second" in x]
             tok = m[0]["tokens"]
             gc = d["config"]["gradient_checkpointing"]
-            r.update(label="mc, grad ckpt" if gc else "mc, no grad ckpt", gc=gc, tok=tok,
+            dt = d["config"].get("dtype", "f32")
+            r.update(label=f"mc {dt}, " + ("grad ckpt" if gc else "no grad ckpt"), gc=gc, tok=tok,
                      timed=[x["tokens"] / x["tokens_per_second"] for x in m if x["step"] > 1],
                      overall=d["tokens_per_second"],
                      cpu_tok=sum(x["tokens"] for x in m), cpu_s=cpu - (d["wall_seconds"] - d["training_seconds"]))
@@ -81,7 +84,7 @@ def main():
         steps = [t for r in rs for t in r["timed"]]
         cpu_ok = all("cpu_s" in r for r in rs)
         summary[(th, cfg)] = dict(
-            label=rs[0]["label"], gc=rs[0]["gc"], torch=cfg.startswith("torch"),
+            label=rs[0]["label"], gc=rs[0]["gc"], torch=cfg.startswith("torch"), amp=rs[0].get("amp", False),
             tps=rs[0]["tok"] / statistics.median(steps),
             steps=" \\| ".join(", ".join(f"{t:.1f}" for t in r["timed"]) for r in rs),
             peak=max(r["peak"] for r in rs), cpu_pct=statistics.mean(r["cpu_pct"] for r in rs),
@@ -89,7 +92,8 @@ def main():
             overall=[r["overall"] for r in rs if r["overall"]], reps=len(rs))
     for th in sorted({k[0] for k in summary}):
         rows = {k[1]: v for k, v in summary.items() if k[0] == th}
-        refs = [v for v in rows.values() if v["torch"] and not v["gc"]]
+        # the reference: the faster fp32 PyTorch run without checkpointing (bf16 autocast is shown beside it)
+        refs = [v for v in rows.values() if v["torch"] and not v["gc"] and not v["amp"]]
         ref = max(refs, key=lambda v: v["tps"]) if refs else None
         for cfg in sorted(rows, key=lambda c: (not c.startswith("torch"), c)):
             v = rows[cfg]

@@ -88,16 +88,11 @@ void attention_forward(float* out, float* lse, const float* q, const float* k, c
           for (int64_t j = jl; j < jh; ++j) mx = std::max(mx, sr[j - j0]);
           // online softmax: rescale what was accumulated under the old max (exp(-inf) = 0 at the start)
           const float alpha = std::exp(m[static_cast<size_t>(r)] - mx);
+          std::fill(sr, sr + (jl - j0), 0.0f);  // masked keys
+          std::fill(sr + (jh - j0), sr + nk, 0.0f);
+          exp_shifted(sr + (jl - j0), mx, jh - jl);  // the visible scores become exp(s − max)
           float sum = 0.0f;
-          for (int64_t j = j0; j < j0 + nk; ++j) {
-            if (j >= jl && j < jh) {
-              float e = std::exp(sr[j - j0] - mx);
-              sr[j - j0] = e;
-              sum += e;
-            } else {
-              sr[j - j0] = 0.0f;
-            }
-          }
+          for (int64_t j = jl; j < jh; ++j) sum += sr[j - j0];
           l[static_cast<size_t>(r)] = l[static_cast<size_t>(r)] * alpha + sum;
           if (alpha != 1.0f) {
             float* ar = acc.data() + r * Dh;
