@@ -34,6 +34,7 @@ void gemm_bf16(bool trans_b, int64_t M, int64_t N, int64_t K, const uint16_t* A,
 bool cpu_has_bf16();
 
 /// Sets the number of threads OpenBLAS and oneDNN (OpenMP) use for every later gemm (process-wide). n >= 1.
+/// Small fp32 products (a dimension < 32 or < 2^24 FLOPs) still run on one thread (see gemm.cpp).
 void gemm_set_threads(int n);
 int gemm_threads();
 
