@@ -96,8 +96,12 @@ struct Bf16Matmuls {
     dnnl::memory::desc a({RM, K}, dt::bf16, tag::ab);                       // A (M, K)
     dnnl::memory::desc b({K, N}, dt::bf16, trans_b ? tag::ba : tag::ab);    // op(B) (K, N)
     dnnl::memory::desc c({RM, N}, dt::f32, tag::ab);                        // C (M, N)
-    dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a, b, c), engine);
-    return prims.emplace(key, dnnl::matmul(pd)).first->second;
+    try {
+      dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a, b, c), engine);
+      return prims.emplace(key, dnnl::matmul(pd)).first->second;
+    } catch (const dnnl::error& e) {  // no bf16 matmul on this CPU (oneDNN needs AVX-512)
+      throw Error("kernels", str("oneDNN cannot multiply bf16 on this CPU (", e.what(), "); use --dtype f32"));
+    }
   }
 };
 
