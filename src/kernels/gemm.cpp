@@ -20,6 +20,24 @@ namespace {
 
 /// The engine's GEMM thread count (gemm_set_threads); 0 until set: OpenBLAS's own default then.
 std::atomic<int> g_threads{0};
+/// gemm_set_bf16_threading: oneDNN (OpenMP) gets the threads, OpenBLAS one.
+std::atomic<bool> g_onednn_threads{false};
+
+/// OpenBLAS's thread count before we changed it (its default: the number of cores).
+int blas_default_threads() {
+  static const int n = openblas_get_num_threads();
+  return n;
+}
+
+/// Applies g_threads / g_onednn_threads to both libraries.
+void apply_threads() {
+  const int dflt = blas_default_threads();
+  const int n = g_threads.load() > 0 ? g_threads.load() : dflt;
+  openblas_set_num_threads(g_onednn_threads.load() ? 1 : n);
+#ifdef MC_HAVE_OPENMP
+  omp_set_num_threads(n);
+#endif
+}
 
 /// Products this small (attention tiles, LoRA's rank-r factors) run on one OpenBLAS thread. Threading
 /// gains nothing on them, and a woken OpenBLAS worker spins for a while after each parallel call,
@@ -38,7 +56,7 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alp
   MC_CHECK(M > 0 && N > 0 && K >= 0, "gemm dims ", M, "x", N, "x", K);
   MC_CHECK(M < (int64_t(1) << 31) && N < (int64_t(1) << 31) && K < (int64_t(1) << 31), "gemm dims exceed blasint");
   const int threads = g_threads.load(std::memory_order_relaxed);
-  const bool single = threads > 1 && small_product(M, N, K);
+  const bool single = threads > 1 && !g_onednn_threads.load(std::memory_order_relaxed) && small_product(M, N, K);
   if (single) openblas_set_num_threads(1);  // ~7 ns per switch
   cblas_sgemm(/* Order = */ CblasRowMajor, /* TransA = */ trans_a ? CblasTrans : CblasNoTrans,
               /* TransB = */ trans_b ? CblasTrans : CblasNoTrans, /* M = */ static_cast<blasint>(M),
@@ -130,16 +148,20 @@ bool cpu_has_bf16() {
 
 void gemm_set_threads(int n) {
   MC_CHECK(n >= 1, "thread count ", n);
-  g_threads.store(n, std::memory_order_relaxed);
-  openblas_set_num_threads(n);
-#ifdef MC_HAVE_OPENMP
-  omp_set_num_threads(n);
-#endif
+  blas_default_threads();  // remember OpenBLAS's default before the first change
+  g_threads.store(n);
+  apply_threads();
+}
+
+void gemm_set_bf16_threading(bool on) {
+  blas_default_threads();
+  g_onednn_threads.store(on);
+  apply_threads();
 }
 
 int gemm_threads() {
   const int n = g_threads.load(std::memory_order_relaxed);
-  return n > 0 ? n : openblas_get_num_threads();
+  return n > 0 ? n : blas_default_threads();
 }
 
 }  // namespace mc

@@ -38,4 +38,10 @@ bool cpu_has_bf16();
 void gemm_set_threads(int n);
 int gemm_threads();
 
+/// With `on`, the parallel work is oneDNN's (a model with bf16 weights): OpenBLAS runs on one thread
+/// whatever gemm_set_threads says, because its workers spin after every parallel call and take the
+/// cores oneDNN's OpenMP threads need (measured on 2 vCPUs: a derived training run at 2 threads went
+/// from 136 to 290 tok/s; at 1 thread it ran 195). Results do not depend on it.
+void gemm_set_bf16_threading(bool on);
+
 }  // namespace mc

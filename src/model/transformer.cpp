@@ -196,6 +196,7 @@ Model Model::load(const std::string& dir, const LoadOptions& opts) {
     const SafetensorsModel::Entry* e = st.find(m.arch_.embed + ".weight");
     m.weight_dtype_ = e && e->info->dtype == Dtype::BF16 && cpu_has_bf16() ? WeightDtype::BF16 : WeightDtype::F32;
   }
+  gemm_set_bf16_threading(m.weight_dtype_ == WeightDtype::BF16);  // who gets the threads (kernels/gemm.h)
   WeightReader r{st, dir, m.weight_dtype_};
   const int64_t D = c.hidden_size, V = c.vocab_size, F = c.ffn_dim, Dq = c.q_dim(), Dkv = c.kv_dim();
   const int64_t Dh = c.head_dim, Lc = c.conv_L_cache;
