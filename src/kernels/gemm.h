@@ -26,7 +26,8 @@ void gemm_ref(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float
 /// (leading dimension = row length). op(B) is (K, N): B is (N, K) when trans_b (a Linear weight (out, in)),
 /// (K, N) otherwise. The products of bf16 values are exact in fp32, so C differs from gemm_ref on the
 /// same (bf16-valued) inputs only by fp32 summation order. One oneDNN primitive per (K, N, trans_b) is
-/// created on first use and kept (M is a runtime dimension). Thread-safe.
+/// created on first use and kept (M is a runtime dimension). Call it from one thread at a time: oneDNN
+/// as Debian builds it shares one scratchpad between executions (the engine's forward is one thread).
 void gemm_bf16(bool trans_b, int64_t M, int64_t N, int64_t K, const uint16_t* A, const uint16_t* B, float* C);
 
 /// Whether this CPU multiplies bf16 natively (AVX512-BF16). Without it gemm_bf16 still works (oneDNN
