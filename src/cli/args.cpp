@@ -118,7 +118,11 @@ std::string Args::help() const {
     if (!o.value_name.empty()) left += " " + o.value_name;
     if (left.size() < 28) left.resize(28, ' ');
     else left += "  ";
-    h += left + o.help + "\n";
+    // a help text of several lines continues under its first line
+    std::string text = o.help;
+    for (size_t p = text.find('\n'); p != std::string::npos; p = text.find('\n', p + 1 + 28))
+      text.insert(p + 1, std::string(28, ' '));
+    h += left + text + "\n";
   }
   if (!examples_.empty()) h += "\nexamples:\n" + examples_ + "\n";
   return h;
