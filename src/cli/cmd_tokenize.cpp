@@ -104,7 +104,7 @@ Record chat_record(const std::string& path, int64_t index) {
     utf8_check(text, path);
     try {
       doc = OrderedJson::parse(text);
-    } catch (const OrderedJson::parse_error& e) {
+    } catch (const OrderedJson::exception& e) {  // parse_error, and out_of_range for numbers like 1e999
       std::string what = e.what();
       if (auto p = what.find("] "); p != std::string::npos) what = what.substr(p + 2);
       throw Error("dataset", str(path, ": invalid JSON (", what, ")"));

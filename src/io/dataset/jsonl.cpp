@@ -84,6 +84,8 @@ OrderedJson jsonl_parse_line(std::string_view line, const std::string& where) {
     return OrderedJson::parse(line);
   } catch (const OrderedJson::parse_error& e) {
     throw Error(kComponent, str(where, ": invalid JSON at column ", e.byte, " (", parse_error_reason(e.what()), ")"));
+  } catch (const OrderedJson::exception& e) {  // out_of_range.406: a number beyond double (1e999)
+    throw Error(kComponent, str(where, ": invalid JSON (", parse_error_reason(e.what()), ")"));
   }
 }
 

@@ -195,6 +195,10 @@ LoadedRecords load_records(const std::string& path, bool skip_invalid) {
       std::string what = e.what();
       if (auto p = what.find("] "); p != std::string::npos) what = what.substr(p + 2);
       fail(str(path, ":", line), "invalid JSON (" + what + ")");
+    } catch (const OrderedJson::exception& e) {  // out_of_range.406: a number beyond double (1e999)
+      std::string what = e.what();
+      if (auto p = what.find("] "); p != std::string::npos) what = what.substr(p + 2);
+      fail(path, "invalid JSON (" + what + ")");
     }
     if (!doc.is_array()) fail(path, str("a .json dataset must be a list of records, got ", json_type(doc)));
     std::vector<size_t> lines = json_array_element_lines(text);

@@ -92,6 +92,8 @@ TEST(DatasetJsonl, InvalidLinesNameFileAndLine) {
   const std::vector<BadLine> cases = {
       {"{\"text\": \"a\"", "invalid JSON"},
       {"{\"text\": \"a\"} {\"text\": \"b\"}", "invalid JSON"},
+      // a number beyond double: nlohmann throws out_of_range, not parse_error (found by fuzz_dataset)
+      {"{\"text\": \"a\", \"n\": 3002e000000000012554}", "invalid JSON (number overflow"},
       {"[1, 2]", "a record must be a JSON object, got a list"},
       {"{\"text\": 5}", "'text' must be a string, got a number"},
       {"{\"text\": null}", "'text' must be a string, got null"},
@@ -166,6 +168,8 @@ TEST(DatasetJson, ArrayElementsGetTheirLines) {
   expect_error([&] { load_records(dir / "obj.json", false); }, {"must be a list of records"});
   test::write_bytes(dir / "broken.json", "[\n{\"text\": \"a\"},\n{\"text\": }\n]");
   expect_error([&] { load_records(dir / "broken.json", false); }, {"broken.json:3: invalid JSON"});
+  test::write_bytes(dir / "huge.json", "[\n{\"text\": \"a\", \"n\": 1e999}\n]");
+  expect_error([&] { load_records(dir / "huge.json", false); }, {"huge.json: invalid JSON (number overflow"});
   test::write_bytes(dir / "empty.json", "[]");
   expect_error([&] { load_records(dir / "empty.json", false); }, {"no records"});
 }
