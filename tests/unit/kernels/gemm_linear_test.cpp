@@ -63,3 +63,29 @@ TEST(Linear, ComputesXTimesWTransposedPlusBias) {
 
 }  // namespace
 }  // namespace mc
+
+namespace mc {
+namespace {
+
+TEST(GemmThreads, Bf16ThreadingKeepsTheCountAndTheResults) {
+  // gemm_set_bf16_threading hands the threads to oneDNN (OpenBLAS then runs on one): the engine's thread
+  // count stays what gemm_set_threads said, and products — large ones and small ones — are unchanged.
+  gemm_set_threads(2);
+  const int64_t M = 96, N = 80, K = 70;
+  auto A = test::randn(static_cast<size_t>(M * K), 1), B = test::randn(static_cast<size_t>(K * N), 2);
+  std::vector<float> c0(static_cast<size_t>(M * N)), c1(c0.size()), s0(8 * 8), s1(8 * 8);
+  gemm(false, false, M, N, K, 1.0f, A.data(), K, B.data(), N, 0.0f, c0.data(), N);
+  gemm(false, false, 8, 8, 8, 1.0f, A.data(), K, B.data(), N, 0.0f, s0.data(), 8);
+  gemm_set_bf16_threading(true);
+  EXPECT_EQ(gemm_threads(), 2);
+  gemm(false, false, M, N, K, 1.0f, A.data(), K, B.data(), N, 0.0f, c1.data(), N);
+  gemm(false, false, 8, 8, 8, 1.0f, A.data(), K, B.data(), N, 0.0f, s1.data(), 8);
+  gemm_set_bf16_threading(false);
+  EXPECT_EQ(gemm_threads(), 2);
+  EXPECT_EQ(c0, c1);
+  EXPECT_EQ(s0, s1);
+  gemm_set_threads(1);
+}
+
+}  // namespace
+}  // namespace mc
