@@ -24,10 +24,12 @@
 #include "model/capacity_activations.h"
 #include "model/capacity_adapter.h"
 #include "model/capacity_probes.h"
-#include "test_util.h"
+#include "cli_test_util.h"
 
 namespace mc {
 namespace {
+
+using test::expect_one_line_error;
 
 // Tolerances (both sides compute in double on identical float inputs; see geometry_golden_test.cpp).
 // Smooth functions of the singular values (norms, ranks as real numbers, ratios): two backward-stable
@@ -87,11 +89,6 @@ void expect_error_component(F&& f, const std::string& component, const std::stri
   }
 }
 
-size_t line_count(const std::string& s) {
-  size_t n = 0;
-  for (char c : s) n += c == '\n';
-  return n + (!s.empty() && s.back() != '\n');
-}
 
 /// Skips the calling test while `mc <group> <command>` is not in the command table yet.
 #define SKIP_UNLESS_REGISTERED(cmd)                                                                \
@@ -101,13 +98,6 @@ size_t line_count(const std::string& s) {
       GTEST_SKIP() << "`mc " << cmd << "` is not registered in src/cli/commands.h yet";            \
   } while (0)
 
-void expect_one_line_error(const test::RunResult& r, const std::string& needle) {
-  EXPECT_EQ(r.exit_code, 1) << r.err;
-  EXPECT_EQ(line_count(r.err), 1u) << r.err;
-  EXPECT_EQ(r.err.rfind("mc: error: [", 0), 0u) << r.err;
-  EXPECT_NE(r.err.find(needle), std::string::npos) << "expected '" << needle << "' in: " << r.err;
-  EXPECT_TRUE(r.out.empty()) << r.out;
-}
 
 std::string q(const std::string& s) { return "'" + s + "'"; }
 

@@ -11,13 +11,14 @@
 #include <vector>
 
 #include "core/json.h"
-#include "test_util.h"
+#include "cli_test_util.h"
 
 namespace mc {
 namespace {
 
 namespace fs = std::filesystem;
 using test::run_mc;
+using test::expect_one_line_error;
 
 std::string quote(const std::string& s) {
   std::string q = "'";
@@ -25,19 +26,7 @@ std::string quote(const std::string& s) {
   return q + "'";
 }
 
-size_t line_count(const std::string& s) {
-  size_t n = 0;
-  for (char c : s) n += c == '\n';
-  return n + (!s.empty() && s.back() != '\n');
-}
 
-void expect_one_line_error(const test::RunResult& r, const std::string& needle) {
-  EXPECT_EQ(r.exit_code, 1) << r.err;
-  EXPECT_EQ(line_count(r.err), 1u) << r.err;
-  EXPECT_EQ(r.err.rfind("mc: error: [", 0), 0u) << r.err;
-  EXPECT_NE(r.err.find(needle), std::string::npos) << "expected '" << needle << "' in: " << r.err;
-  EXPECT_TRUE(r.out.empty()) << r.out;
-}
 
 // A model directory: the llama fixture's config and weights, optionally the fixture tokenizer.
 struct FixtureModel {

@@ -7,27 +7,16 @@
 #include <filesystem>
 
 #include "core/json.h"
-#include "test_util.h"
+#include "cli_test_util.h"
 
 namespace mc {
 namespace {
 
 using test::run_mc;
+using test::expect_one_line_error;
 
 // Number of lines in s (a trailing newline does not start a new line).
-size_t line_count(const std::string& s) {
-  size_t n = 0;
-  for (char c : s) n += c == '\n';
-  return n + (!s.empty() && s.back() != '\n');
-}
 
-void expect_one_line_error(const test::RunResult& r, const std::string& component, const std::string& needle) {
-  EXPECT_EQ(r.exit_code, 1) << r.err;
-  EXPECT_EQ(line_count(r.err), 1u) << r.err;
-  EXPECT_EQ(r.err.rfind("mc: error: [" + component + "]", 0), 0u) << r.err;
-  EXPECT_NE(r.err.find(needle), std::string::npos) << "expected '" << needle << "' in: " << r.err;
-  EXPECT_TRUE(r.out.empty()) << r.out;
-}
 
 TEST(CliModelInfo, JsonMatchesTransformersFixtureForEveryArchitecture) {
   Json expected = json_load(test::data_path("hf/expected.json"));

@@ -26,33 +26,21 @@
 #include "geometry/spectrum.h"
 #include "model/lora_io.h"
 #include "model/transformer.h"
-#include "test_util.h"
+#include "cli_test_util.h"
 
 namespace mc {
 namespace {
 
 namespace fs = std::filesystem;
 using test::run_mc;
+using test::expect_one_line_error;
 
 /// Spectral-bound slack of the checks below: the bound holds by construction up to float rounding.
 constexpr double kBoundTolerance = 1e-5;
 
 bool has(const std::string& s, const std::string& what) { return s.find(what) != std::string::npos; }
 
-size_t line_count(const std::string& s) {
-  size_t n = 0;
-  for (char c : s) n += c == '\n';
-  return n + (!s.empty() && s.back() != '\n');
-}
 
-// Exit 1, a single `mc: error: [component] ...` line on stderr that contains `needle`, nothing on stdout.
-void expect_one_line_error(const test::RunResult& r, const std::string& needle) {
-  EXPECT_EQ(r.exit_code, 1) << r.err;
-  EXPECT_EQ(line_count(r.err), 1u) << r.err;
-  EXPECT_EQ(r.err.rfind("mc: error: [", 0), 0u) << r.err;
-  EXPECT_TRUE(has(r.err, needle)) << "expected '" << needle << "' in: " << r.err;
-  EXPECT_TRUE(r.out.empty()) << r.out;
-}
 
 /// Every path under `dir`, relative, sorted.
 std::set<std::string> tree(const std::string& dir) {
