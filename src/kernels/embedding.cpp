@@ -23,8 +23,7 @@ void embedding_forward(float* out, const int32_t* tokens, WeightView wte, int64_
   for (int64_t n = 0; n < N; ++n) {
     int64_t t = tokens[n];
     MC_CHECK(t >= 0 && t < V, "token id ", t, " outside [0, ", V, ")");
-    const uint16_t* row = wte.bf16 + t * D;
-    for (int64_t d = 0; d < D; ++d) out[n * D + d] = bf16_to_f32(row[d]);
+    convert_to_f32(Dtype::BF16, wte.bf16 + t * D, out + n * D, static_cast<size_t>(D));
   }
 }
 

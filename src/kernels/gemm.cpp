@@ -2,7 +2,6 @@
 
 #include <cblas.h>
 
-#include <algorithm>
 #include <atomic>
 #include <dnnl.hpp>
 #include <map>
@@ -39,15 +38,6 @@ void apply_threads() {
 #endif
 }
 
-/// Products this small (attention tiles, LoRA's rank-r factors) run on one OpenBLAS thread. Threading
-/// gains nothing on them, and a woken OpenBLAS worker spins for a while after each parallel call,
-/// taking the second core from oneDNN's OpenMP threads in the bf16 path: measured on 2 vCPUs, bf16
-/// prefill ran at 620-680 tok/s with OpenBLAS on 2 threads and at 970 with small sgemms on one.
-bool small_product(int64_t M, int64_t N, int64_t K) {
-  return std::min({M, N, K}) < 32 || 2.0 * static_cast<double>(M) * static_cast<double>(N) * static_cast<double>(K) <
-                                         static_cast<double>(int64_t{1} << 24);
-}
-
 }  // namespace
 
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
@@ -55,15 +45,11 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alp
   if (M == 0 || N == 0) return;
   MC_CHECK(M > 0 && N > 0 && K >= 0, "gemm dims ", M, "x", N, "x", K);
   MC_CHECK(M < (int64_t(1) << 31) && N < (int64_t(1) << 31) && K < (int64_t(1) << 31), "gemm dims exceed blasint");
-  const int threads = g_threads.load(std::memory_order_relaxed);
-  const bool single = threads > 1 && !g_onednn_threads.load(std::memory_order_relaxed) && small_product(M, N, K);
-  if (single) openblas_set_num_threads(1);  // ~7 ns per switch
   cblas_sgemm(/* Order = */ CblasRowMajor, /* TransA = */ trans_a ? CblasTrans : CblasNoTrans,
               /* TransB = */ trans_b ? CblasTrans : CblasNoTrans, /* M = */ static_cast<blasint>(M),
               /* N = */ static_cast<blasint>(N), /* K = */ static_cast<blasint>(K), alpha, A,
               /* lda = */ static_cast<blasint>(lda), B, /* ldb = */ static_cast<blasint>(ldb), beta, C,
               /* ldc = */ static_cast<blasint>(ldc));
-  if (single) openblas_set_num_threads(threads);
 }
 
 void gemv(int64_t M, int64_t K, float alpha, const float* A, int64_t lda, const float* x, float beta, float* y) {

@@ -5,7 +5,6 @@
 
 #include "kernels/bf16.h"
 #include "kernels/gemm.h"
-#include "tensor/dtype.h"
 
 namespace mc {
 
@@ -20,14 +19,6 @@ const uint16_t* to_bf16_scratch(const float* x, int64_t n) {
 }
 
 }  // namespace
-
-const float* weight_rows_f32(WeightView w, int64_t r0, int64_t n, int64_t cols, std::vector<float>& scratch) {
-  if (w.f32) return w.f32 + r0 * cols;
-  scratch.resize(static_cast<size_t>(n * cols));
-  const uint16_t* src = w.bf16 + r0 * cols;
-  for (int64_t i = 0; i < n * cols; ++i) scratch[static_cast<size_t>(i)] = bf16_to_f32(src[i]);
-  return scratch.data();
-}
 
 void linear_forward(float* out, const float* inp, WeightView weight, const float* bias, int64_t N, int64_t C,
                     int64_t OC) {

@@ -4,7 +4,6 @@
 // PyTorch's bf16 Linear does. The reference loops in double.
 #pragma once
 #include <cstdint>
-#include <vector>
 
 namespace mc {
 
@@ -21,10 +20,6 @@ struct WeightView {
     return w;
   }
 };
-
-/// Rows `r0 .. r0 + n` of a (rows, cols) weight as fp32: the rows themselves for fp32 storage, else
-/// converted (exactly) into `scratch`.
-const float* weight_rows_f32(WeightView w, int64_t r0, int64_t n, int64_t cols, std::vector<float>& scratch);
 
 /// out (N, OC) = inp (N, C) · weight (OC, C)ᵀ + bias (OC), weight in either dtype. bias may be null.
 void linear_forward(float* out, const float* inp, WeightView weight, const float* bias, int64_t N, int64_t C,

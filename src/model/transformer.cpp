@@ -41,7 +41,7 @@ const float* NamedWeight::f32(std::vector<float>& scratch) const {
   if (data) return data;
   const int64_t n = shape.numel();
   scratch.resize(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; ++i) scratch[static_cast<size_t>(i)] = bf16_to_f32(bf16[i]);
+  convert_to_f32(Dtype::BF16, bf16, scratch.data(), static_cast<size_t>(n));
   return scratch.data();
 }
 

@@ -112,7 +112,7 @@ ModuleGeometry module_geometry(const GeometryCandidate& c, int64_t exact_max_dim
   const float* data = c.data;
   if (!data) {
     widened.resize(static_cast<size_t>(c.m * c.n));
-    for (int64_t i = 0; i < c.m * c.n; ++i) widened[static_cast<size_t>(i)] = bf16_to_f32(c.bf16[i]);
+    convert_to_f32(Dtype::BF16, c.bf16, widened.data(), widened.size());
     data = widened.data();
   }
   geometry::SpectrumEstimate e;
